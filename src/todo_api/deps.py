@@ -1,0 +1,97 @@
+"""The dependencies handlers declare, each once, as Annotated aliases."""
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from todo_api.config import Settings
+from todo_api.db import Database
+from todo_api.errors import InvalidToken, NotAuthenticated
+from todo_api.models import User
+from todo_api.repositories.task import TaskRepository
+from todo_api.repositories.user import UserRepository
+from todo_api.security import PasswordHasher
+from todo_api.services.auth import AuthService
+from todo_api.services.health import HealthService
+from todo_api.services.task import TaskService
+
+_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+# Declares the password flow in OpenAPI (the "Authorize" button of /docs); the header is read below.
+oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/auth/login", auto_error=False)
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_database(request: Request) -> Database:
+    database: Database = request.app.state.database
+    return database
+
+
+def get_password_hasher(request: Request) -> PasswordHasher:
+    hasher: PasswordHasher = request.app.state.password_hasher
+    return hasher
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+DatabaseDep = Annotated[Database, Depends(get_database)]
+PasswordHasherDep = Annotated[PasswordHasher, Depends(get_password_hasher)]
+
+
+async def get_session(request: Request, database: DatabaseDep) -> AsyncIterator[AsyncSession]:
+    """One transaction per request: committed before the response is sent, rolled back on error."""
+    factory = database.read_session if request.method in _READ_METHODS else database.write_session
+    async with factory() as session:
+        try:
+            yield session
+        except BaseException:
+            await session.rollback()
+            raise
+        await session.commit()
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+def get_auth_service(session: SessionDep, hasher: PasswordHasherDep, settings: SettingsDep) -> AuthService:
+    return AuthService(UserRepository(session), hasher, settings)
+
+
+def get_task_service(session: SessionDep) -> TaskService:
+    return TaskService(TaskRepository(session))
+
+
+def get_health_service(database: DatabaseDep, settings: SettingsDep) -> HealthService:
+    return HealthService(database, settings.health_timeout_seconds)
+
+
+HealthServiceDep = Annotated[HealthService, Depends(get_health_service)]
+AuthServiceDep = Annotated[AuthService, Depends(get_auth_service)]
+TaskServiceDep = Annotated[TaskService, Depends(get_task_service)]
+
+
+async def get_current_user(
+    request: Request,
+    auth: AuthServiceDep,
+    _declared: Annotated[str | None, Depends(oauth2_scheme)],
+) -> User:
+    """The user of the request's bearer token."""
+    header = request.headers.get("Authorization")
+    if not header:
+        raise NotAuthenticated
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer":
+        raise NotAuthenticated
+    token = token.strip()
+    if not token:
+        raise InvalidToken
+    return await auth.authenticate(token)
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]

@@ -1,0 +1,238 @@
+"""The application factory: lifespan, middleware, routers and the one error mapping."""
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import structlog
+from asgi_correlation_id import CorrelationIdMiddleware, correlation_id
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from todo_api import __version__
+from todo_api.config import ConfigurationError, Settings, get_settings
+from todo_api.db import Database, create_engine, upgrade_database
+from todo_api.errors import (
+    DatabaseUnavailable,
+    DomainError,
+    InvalidCredentials,
+    InvalidToken,
+    NotAuthenticated,
+    NotFound,
+    TokenExpired,
+    UserExists,
+)
+from todo_api.observability import configure_logging, is_sane_request_id
+from todo_api.routers import auth, health, tasks
+from todo_api.security import PasswordHasher
+
+log = structlog.get_logger()
+
+# Each domain error's HTTP status and machine-readable code. Looked up along the error's MRO.
+DOMAIN_ERRORS: dict[type[DomainError], tuple[int, str]] = {
+    NotFound: (404, "not_found"),
+    UserExists: (409, "user_exists"),
+    InvalidCredentials: (401, "invalid_credentials"),
+    NotAuthenticated: (401, "not_authenticated"),
+    TokenExpired: (401, "token_expired"),
+    InvalidToken: (401, "invalid_token"),
+    DatabaseUnavailable: (503, "service_unavailable"),
+}
+HTTP_CODES = {
+    400: "bad_request",
+    401: "not_authenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+    500: "internal_error",
+    503: "service_unavailable",
+}
+
+
+def error_response(
+    status_code: int,
+    code: str,
+    detail: Any,
+    headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> JSONResponse:
+    """The contract's error shape: detail, code and the request id (plus any fields of `extra`)."""
+    body = {**(extra or {}), "detail": detail, "code": code, "request_id": correlation_id.get()}
+    return JSONResponse(body, status_code=status_code, headers=headers)
+
+
+async def handle_domain_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DomainError)
+    status, code = next(DOMAIN_ERRORS[kind] for kind in type(exc).__mro__ if kind in DOMAIN_ERRORS)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return error_response(status, code, exc.message, headers, getattr(exc, "extra", None))
+
+
+async def handle_validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    # `input` is left out: it would echo what the client sent, passwords included.
+    errors = [{key: value for key, value in error.items() if key != "input"} for error in exc.errors()]
+    for error in errors:
+        if "ctx" in error:
+            error["ctx"] = {key: str(value) for key, value in error["ctx"].items()}
+    return error_response(422, "validation_error", errors)
+
+
+async def handle_http_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = HTTP_CODES.get(exc.status_code, "error")
+    detail = "request body too large" if exc.status_code == 413 else exc.detail
+    headers = dict(exc.headers or {})
+    if exc.status_code == 401:
+        headers.setdefault("WWW-Authenticate", "Bearer")
+    return error_response(exc.status_code, code, detail, headers or None)
+
+
+async def handle_crash(_request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error", exc_info=exc)
+    response = error_response(500, "internal_error", "internal server error")
+    # This handler runs outside the request-id middleware, so it sets the header itself.
+    if request_id := correlation_id.get():
+        response.headers["X-Request-ID"] = request_id
+    return response
+
+
+class DeclaredBodyLimit:
+    """Answer a request whose Content-Length is over the limit with a 413 in the contract's shape.
+
+    FastAPI's `max_body_size` counts streamed bytes (chunked bodies included), but when the declared
+    length is already too large Starlette replaces whatever the app answers with a plain-text 413.
+    This sits outside that limiter, so such requests get the JSON error body and a request id too.
+    """
+
+    def __init__(self, app: ASGIApp, max_body_size: int) -> None:
+        self.app = app
+        self.max_body_size = max_body_size
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            headers = Headers(scope=scope)
+            length = headers.get("content-length", "")
+            if length.isdigit() and int(length) > self.max_body_size:
+                client_id = headers.get("x-request-id", "")
+                request_id = client_id if is_sane_request_id(client_id) else uuid.uuid4().hex
+                token = correlation_id.set(request_id)
+                try:
+                    response = error_response(413, "payload_too_large", "request body too large")
+                finally:
+                    correlation_id.reset(token)
+                response.headers["X-Request-ID"] = request_id
+                response.headers["Connection"] = "close"
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+class TodoAPI(FastAPI):
+    def build_middleware_stack(self) -> ASGIApp:
+        stack = super().build_middleware_stack()
+        return DeclaredBodyLimit(stack, self.max_body_size) if self.max_body_size is not None else stack
+
+
+class TrailingSlashMiddleware:
+    """Serve `/tasks/` exactly as `/tasks`, with no redirect."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "")
+        if scope["type"] == "http" and len(path) > 1 and path.endswith("/"):
+            scope = dict(scope, path=path.rstrip("/") or "/")
+            raw_path: bytes | None = scope.get("raw_path")
+            if raw_path:
+                scope["raw_path"] = raw_path.rstrip(b"/") or b"/"
+        await self.app(scope, receive, send)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    if settings.uses_dev_secret:
+        log.warning("SECRET_KEY is not set: using the insecure development key; never do this in production")
+    if settings.auto_migrate:
+        await anyio.to_thread.run_sync(upgrade_database, settings.database_url)
+    app.state.database = Database(create_engine(settings))
+    app.state.password_hasher = PasswordHasher(
+        time_cost=settings.argon2_time_cost,
+        memory_kib=settings.argon2_memory_kib,
+        parallelism=settings.argon2_parallelism,
+        max_concurrency=settings.password_hash_concurrency,
+    )
+    log.info(
+        "started", environment=settings.environment.value, database=app.state.database.engine.url.drivername
+    )
+    try:
+        yield
+    finally:
+        await app.state.database.dispose()
+        log.info("stopped")
+
+
+def operation_id(route: APIRoute) -> str:
+    """OpenAPI operation ids are the route names: `list_tasks`, not `list_tasks_tasks_get`."""
+    return route.name
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings)
+    app = TodoAPI(
+        title="todo-api",
+        version=__version__,
+        description="Register, sign in and manage your own tasks.",
+        lifespan=lifespan,
+        generate_unique_id_function=operation_id,
+        max_body_size=settings.max_body_bytes,
+        redirect_slashes=False,
+    )
+    app.state.settings = settings
+
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_credentials="*" not in settings.cors_origins,
+        allow_methods=["*"],
+        allow_headers=["*"],
+        expose_headers=["X-Request-ID", "Location"],
+    )
+    app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID", validator=is_sane_request_id)
+    app.add_middleware(TrailingSlashMiddleware)
+
+    app.add_exception_handler(DomainError, handle_domain_error)
+    app.add_exception_handler(RequestValidationError, handle_validation_error)
+    app.add_exception_handler(StarletteHTTPException, handle_http_error)
+    app.add_exception_handler(Exception, handle_crash)
+
+    app.include_router(auth.router)
+    app.include_router(tasks.router)
+    app.include_router(health.router)
+    return app
+
+
+def _create_default_app() -> FastAPI:
+    try:
+        return create_app()
+    except ConfigurationError as error:
+        raise SystemExit(f"todo-api: {error}") from None
+
+
+app = _create_default_app()

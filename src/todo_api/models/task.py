@@ -1,0 +1,92 @@
+from datetime import datetime
+from enum import IntEnum, StrEnum
+from typing import Any
+
+from pydantic import field_validator
+from sqlalchemy import Column, ForeignKey, Index, Integer, SmallInteger, String, func
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel, col
+
+from todo_api.db import UTCDateTime, as_utc, utcnow
+
+
+class TaskStatus(StrEnum):
+    todo = "todo"
+    in_progress = "in_progress"
+    completed = "completed"
+
+
+class TaskPriority(StrEnum):
+    low = "low"
+    medium = "medium"
+    high = "high"
+
+
+class _PriorityRank(IntEnum):
+    low = 1
+    medium = 2
+    high = 3
+
+
+class PriorityType(TypeDecorator[TaskPriority]):
+    """Stores a priority as its rank, so that ORDER BY priority sorts low < medium < high."""
+
+    impl = SmallInteger
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> int | None:
+        if value is None:
+            return None
+        return int(_PriorityRank[TaskPriority(value).value])
+
+    def process_result_value(self, value: int | None, dialect: Dialect) -> TaskPriority | None:
+        if value is None:
+            return None
+        return TaskPriority(_PriorityRank(value).name)
+
+
+class TaskBase(SQLModel):
+    title: str = Field(min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=5000)
+    status: TaskStatus = Field(default=TaskStatus.todo, sa_type=String(16))
+    priority: TaskPriority = Field(default=TaskPriority.medium, sa_type=PriorityType)
+    due_date: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+    @field_validator("title", mode="before")
+    @classmethod
+    def _strip_title(cls, value: Any) -> Any:
+        return value.strip() if isinstance(value, str) else value
+
+    @field_validator("due_date", mode="after")
+    @classmethod
+    def _due_date_in_utc(cls, value: datetime | None) -> datetime | None:
+        return None if value is None else as_utc(value)
+
+
+class Task(TaskBase, table=True):
+    __tablename__ = "tasks"
+    # Every list query filters on the owner and orders by one key plus id: one index per key.
+    __table_args__ = (
+        Index("ix_tasks_owner_created", "owner_id", "created_at", "id"),
+        Index("ix_tasks_owner_updated", "owner_id", "updated_at", "id"),
+        Index("ix_tasks_owner_due", "owner_id", "due_date", "id"),
+        Index("ix_tasks_owner_priority", "owner_id", "priority", "id"),
+        Index("ix_tasks_owner_status_created", "owner_id", "status", "created_at", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    owner_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    )
+    completed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+    @property
+    def is_completed(self) -> bool:
+        return self.status == TaskStatus.completed
+
+
+# Titles sort case-insensitively ("apple" before "Banana"), so their index is on lower(title).
+Index("ix_tasks_owner_title", col(Task.owner_id), func.lower(col(Task.title)), col(Task.id))

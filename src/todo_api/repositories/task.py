@@ -1,0 +1,72 @@
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, func
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from todo_api.models import Task
+from todo_api.schemas.task import TaskListParams, TaskSort
+
+_SORT_COLUMNS: dict[str, Any] = {
+    "created_at": col(Task.created_at),
+    "updated_at": col(Task.updated_at),
+    "due_date": col(Task.due_date),
+    "priority": col(Task.priority),
+    "title": func.lower(col(Task.title)),
+}
+
+
+def _order_by(sort: TaskSort) -> list[ColumnElement[Any]]:
+    """The ORDER BY of a sort key; ties fall back to id, in the key's direction, so pages are stable."""
+    descending = sort.value.startswith("-")
+    column = _SORT_COLUMNS[sort.value.lstrip("-")]
+    key = column.desc() if descending else column.asc()
+    if sort in (TaskSort.due_date_asc, TaskSort.due_date_desc):
+        key = key.nulls_last()
+    tie = col(Task.id).desc() if descending else col(Task.id).asc()
+    return [key, tie]
+
+
+class TaskRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, task: Task) -> Task:
+        self.session.add(task)
+        await self.session.flush()
+        return task
+
+    async def get_for_owner(self, task_id: int, owner_id: int) -> Task | None:
+        """The task, or None when it does not exist or belongs to someone else."""
+        statement = select(Task).where(Task.id == task_id, Task.owner_id == owner_id)
+        result = await self.session.exec(statement)
+        return result.first()
+
+    async def list_for_owner(self, owner_id: int, params: TaskListParams) -> tuple[Sequence[Task], int]:
+        """One page of the owner's tasks matching the filters, and how many match in all."""
+        conditions: list[ColumnElement[bool]] = [col(Task.owner_id) == owner_id]
+        if params.status_filter is not None:
+            conditions.append(col(Task.status) == params.status_filter)
+        if params.priority is not None:
+            conditions.append(col(Task.priority) == params.priority)
+        if params.q is not None:
+            conditions.append(
+                col(Task.title).icontains(params.q, autoescape=True)
+                | col(Task.description).icontains(params.q, autoescape=True)
+            )
+        page = (
+            select(Task)
+            .where(*conditions)
+            .order_by(*_order_by(params.sort))
+            .offset(params.skip)
+            .limit(params.limit)
+        )
+        items = (await self.session.exec(page)).all()
+        count = select(func.count()).select_from(Task).where(*conditions)
+        total = (await self.session.exec(count)).one()
+        return items, total
+
+    async def delete(self, task: Task) -> None:
+        await self.session.delete(task)
+        await self.session.flush()

@@ -1,0 +1,38 @@
+from sqlalchemy import func, or_
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from todo_api.errors import UserExists
+from todo_api.models import User
+
+
+class UserRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, user_id: int) -> User | None:
+        return await self.session.get(User, user_id)
+
+    async def get_by_login(self, login: str) -> User | None:
+        """The user whose username or email is `login`, whatever its case."""
+        login = login.strip().lower()
+        column = col(User.email) if "@" in login else func.lower(User.username)
+        result = await self.session.exec(select(User).where(column == login))
+        return result.first()
+
+    async def exists(self, username: str, email: str) -> bool:
+        statement = select(User.id).where(
+            or_(func.lower(User.username) == username.lower(), col(User.email) == email.lower())
+        )
+        result = await self.session.exec(statement.limit(1))
+        return result.first() is not None
+
+    async def add(self, user: User) -> User:
+        self.session.add(user)
+        try:
+            await self.session.flush()
+        except IntegrityError:
+            # A concurrent registration took the name between our check and our insert.
+            raise UserExists from None
+        return user

@@ -1,0 +1,25 @@
+"""The error answers routes declare, so the OpenAPI document shows each of them."""
+
+from typing import Any
+
+from todo_api.schemas.error import ErrorResponse, ValidationErrorResponse
+
+_DESCRIPTIONS = {
+    400: "Bad request",
+    401: "Missing, invalid or expired credentials (`not_authenticated`, `invalid_token`, `token_expired`, "
+    "`invalid_credentials`)",
+    404: "Not found, or not yours (`not_found`)",
+    409: "Conflict (`user_exists`)",
+    413: "Request body too large (`payload_too_large`)",
+    422: "Validation failed (`validation_error`)",
+    503: "Service unavailable",
+}
+
+
+def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for a route that may answer with these error statuses."""
+    declared: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        model = ValidationErrorResponse if status == 422 else ErrorResponse
+        declared[status] = {"model": model, "description": _DESCRIPTIONS[status]}
+    return declared

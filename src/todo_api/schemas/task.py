@@ -1,0 +1,95 @@
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from todo_api.db import as_utc
+from todo_api.models.task import TaskBase, TaskPriority, TaskStatus
+
+Title = Annotated[str, Field(min_length=1, max_length=200)]
+Description = Annotated[str, Field(max_length=5000)]
+MAX_SKIP = 2**31 - 1
+
+
+class TaskCreate(TaskBase):
+    """A new task, or the whole of a task for PUT: omitted optional fields take their defaults."""
+
+    model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
+
+
+class TaskUpdate(BaseModel):
+    """PATCH: only the fields sent change; `null` clears `description` or `due_date`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: Title | None = None
+    description: Description | None = None
+    status: TaskStatus | None = None
+    priority: TaskPriority | None = None
+    due_date: datetime | None = None
+
+    @field_validator("title", "status", "priority", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("may not be null")
+        return value.strip() if isinstance(value, str) else value
+
+    @field_validator("due_date", mode="after")
+    @classmethod
+    def _due_date_in_utc(cls, value: datetime | None) -> datetime | None:
+        return None if value is None else as_utc(value)
+
+
+class TaskPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    title: str
+    description: str | None
+    status: TaskStatus
+    priority: TaskPriority
+    due_date: datetime | None
+    is_completed: bool
+    completed_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    owner_id: int
+
+
+class TaskSort(StrEnum):
+    created_at_asc = "created_at"
+    created_at_desc = "-created_at"
+    updated_at_asc = "updated_at"
+    updated_at_desc = "-updated_at"
+    due_date_asc = "due_date"
+    due_date_desc = "-due_date"
+    priority_asc = "priority"
+    priority_desc = "-priority"
+    title_asc = "title"
+    title_desc = "-title"
+
+
+class TaskListParams(BaseModel):
+    """Filters, sort and page of `GET /tasks`."""
+
+    skip: int = Field(default=0, ge=0, le=MAX_SKIP)
+    limit: int = Field(default=20, ge=1, le=100)
+    status_filter: TaskStatus | None = None
+    priority: TaskPriority | None = None
+    q: str | None = Field(default=None, min_length=1, max_length=200)
+    sort: TaskSort = TaskSort.created_at_desc
+
+
+class PageInfo(BaseModel):
+    total: int = Field(description="Every task matching the filters, on all pages.")
+    skip: int
+    limit: int
+    page: int = Field(description="skip // limit + 1")
+    page_size: int = Field(description="The same as limit.")
+    pages: int = Field(description="ceil(total / limit)")
+
+
+class TaskPage(PageInfo):
+    items: list[TaskPublic]

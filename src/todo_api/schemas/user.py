@@ -1,0 +1,36 @@
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, field_validator
+
+from todo_api.models.user import USERNAME_PATTERN
+
+Password = Annotated[str, Field(min_length=8, max_length=128)]
+
+
+class UserCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    username: str = Field(min_length=3, max_length=32, pattern=USERNAME_PATTERN, examples=["alice"])
+    email: Annotated[EmailStr, AfterValidator(str.lower)] = Field(examples=["alice@example.com"])
+    password: Password = Field(examples=["correct horse battery staple"])
+
+    @field_validator("email", mode="before")
+    @classmethod
+    def _strip_email(cls, value: Any) -> Any:
+        return value.strip() if isinstance(value, str) else value
+
+
+class UserPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    username: str
+    email: str
+    created_at: datetime
+
+
+class Token(BaseModel):
+    access_token: str
+    token_type: str = "bearer"  # noqa: S105 - the OAuth2 token type, not a secret
+    expires_in: int = Field(description="Seconds until the access token expires.")

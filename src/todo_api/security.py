@@ -1,0 +1,83 @@
+"""Password hashing and access tokens: plain functions and one small hasher class."""
+
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import anyio
+import jwt
+from argon2 import PasswordHasher as Argon2Hasher
+from argon2 import Type
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from todo_api.errors import InvalidToken, TokenExpired
+
+JWT_ALGORITHM = "HS256"
+
+
+class PasswordHasher:
+    """argon2id off the event loop, with at most `max_concurrency` hashes at once.
+
+    A hash costs tens of milliseconds of CPU and megabytes of memory; running it in a bounded
+    thread pool keeps the event loop free for other requests during a burst of logins.
+    """
+
+    def __init__(self, *, time_cost: int, memory_kib: int, parallelism: int, max_concurrency: int) -> None:
+        self._argon2 = Argon2Hasher(
+            time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism, type=Type.ID
+        )
+        self._limiter = anyio.CapacityLimiter(max_concurrency)
+        # Verified against when the user is unknown, so that case costs the same as a wrong password.
+        self._dummy_hash = self._argon2.hash(secrets.token_urlsafe(16))
+
+    async def hash(self, password: str) -> str:
+        return await anyio.to_thread.run_sync(self._argon2.hash, password, limiter=self._limiter)
+
+    async def verify(self, password_hash: str | None, password: str) -> bool:
+        """Whether `password` matches; with no hash, spend the same time and answer False."""
+        return await anyio.to_thread.run_sync(self._verify, password_hash, password, limiter=self._limiter)
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        return self._argon2.check_needs_rehash(password_hash)
+
+    def _verify(self, password_hash: str | None, password: str) -> bool:
+        try:
+            return (
+                self._argon2.verify(password_hash or self._dummy_hash, password) and password_hash is not None
+            )
+        except (VerificationError, InvalidHashError):
+            return False
+
+
+@dataclass(frozen=True, slots=True)
+class AccessToken:
+    token: str
+    expires_in: int
+
+
+def create_access_token(user_id: int, *, secret_key: str, expires_minutes: int) -> AccessToken:
+    now = datetime.now(UTC)
+    lifetime = timedelta(minutes=expires_minutes)
+    claims = {"sub": str(user_id), "iat": now, "exp": now + lifetime, "jti": uuid.uuid4().hex}
+    token = jwt.encode(claims, secret_key, algorithm=JWT_ALGORITHM)
+    return AccessToken(token=token, expires_in=int(lifetime.total_seconds()))
+
+
+def decode_access_token(token: str, *, secret_key: str) -> int:
+    """The user id a valid token names; raises TokenExpired or InvalidToken."""
+    try:
+        claims = jwt.decode(
+            token,
+            secret_key,
+            algorithms=[JWT_ALGORITHM],
+            options={"require": ["exp", "iat", "sub"]},
+        )
+    except jwt.ExpiredSignatureError:
+        raise TokenExpired from None
+    except jwt.InvalidTokenError:
+        raise InvalidToken from None
+    subject = claims["sub"]
+    if not isinstance(subject, str) or not subject.isdigit():
+        raise InvalidToken
+    return int(subject)

@@ -1,0 +1,13 @@
+from todo_api.db import Database
+from todo_api.errors import DatabaseUnavailable
+
+
+class HealthService:
+    def __init__(self, database: Database, timeout: float) -> None:
+        self.database = database
+        self.timeout = timeout
+
+    async def check_database(self) -> None:
+        """Raise DatabaseUnavailable unless a round trip completes within the timeout."""
+        if not await self.database.ping(self.timeout):
+            raise DatabaseUnavailable
