@@ -112,10 +112,12 @@ async def app(database_url: str) -> AsyncIterator[FastAPI]:
         yield application
 
 
-async def _empty_tables(application: FastAPI) -> None:
+async def _reset_state(application: FastAPI) -> None:
+    """Empty every table and forget every rate-limit counter."""
     async with application.state.database.engine.begin() as connection:
         for table in reversed(metadata.sorted_tables):
             await connection.execute(table.delete())
+    await application.state.rate_limits.storage.reset()
 
 
 @pytest.fixture
@@ -123,7 +125,7 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
         yield http
-    await _empty_tables(app)
+    await _reset_state(app)
 
 
 @pytest.fixture

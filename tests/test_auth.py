@@ -201,6 +201,7 @@ async def test_alg_none_is_invalid(client: httpx.AsyncClient, users: UserFactory
     assert_unauthorized(response, "invalid_token")
 
 
+@pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
 async def test_other_algorithm_is_invalid(client: httpx.AsyncClient, users: UserFactory) -> None:
     user = await users.create()
     token = make_token(algorithm="HS512", sub=str(user.id))

@@ -340,6 +340,17 @@ async def test_q_without_match_is_an_empty_page(client: httpx.AsyncClient, users
     assert page["pages"] == 0
 
 
+@pytest.mark.parametrize("blank", ["", "   "])
+async def test_a_blank_q_is_no_search(client: httpx.AsyncClient, users: UserFactory, blank: str) -> None:
+    """An empty search box lists everything rather than failing."""
+    user = await users.create()
+    await create_many(client, user, 3)
+
+    page = await list_tasks(client, user, q=blank)
+
+    assert page["total"] == 3
+
+
 async def test_filters_combine_and_total_counts_the_filtered_set(
     client: httpx.AsyncClient, users: UserFactory
 ) -> None:

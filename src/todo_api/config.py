@@ -5,6 +5,7 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import Annotated, Any, Literal, Self
 
+from limits import parse_many
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -43,6 +44,11 @@ class Settings(BaseSettings):
     workers: int = Field(default=1, ge=1, le=64)
     auto_migrate: bool = True
     max_body_bytes: int = Field(default=1024 * 1024, ge=1)
+    refresh_token_expire_days: int = Field(default=14, ge=1, le=365)
+    login_rate_limit: str = "5/minute"
+    register_rate_limit: str = "20/hour"
+    redis_url: str | None = None
+    rate_limit_key_prefix: str = "todo-api"
 
     # argon2id cost; the defaults are OWASP's minimum for argon2id (19 MiB, t=2, p=1).
     argon2_time_cost: int = Field(default=2, ge=1)
@@ -65,6 +71,22 @@ class Settings(BaseSettings):
                 return json.loads(text)
             return [origin.strip() for origin in text.split(",") if origin.strip()]
         return value
+
+    @field_validator("login_rate_limit", "register_rate_limit")
+    @classmethod
+    def _check_rate_limit(cls, value: str) -> str:
+        value = value.strip()
+        if value != "0":
+            try:
+                parse_many(value)
+            except ValueError:
+                raise ValueError(f"{value!r} is not a rate limit like '5/minute', or 0 for none") from None
+        return value
+
+    @field_validator("redis_url", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("log_level", mode="before")
     @classmethod

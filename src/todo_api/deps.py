@@ -9,13 +9,15 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from todo_api.config import Settings
 from todo_api.db import Database
-from todo_api.errors import InvalidToken, NotAuthenticated
+from todo_api.errors import DomainError, InvalidToken, NotAuthenticated
 from todo_api.models import User
+from todo_api.repositories.refresh_token import RefreshTokenRepository
 from todo_api.repositories.task import TaskRepository
 from todo_api.repositories.user import UserRepository
 from todo_api.security import PasswordHasher
 from todo_api.services.auth import AuthService
 from todo_api.services.health import HealthService
+from todo_api.services.rate_limit import RateLimits
 from todo_api.services.task import TaskService
 
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -39,9 +41,21 @@ def get_password_hasher(request: Request) -> PasswordHasher:
     return hasher
 
 
+def get_rate_limits(request: Request) -> RateLimits:
+    rate_limits: RateLimits = request.app.state.rate_limits
+    return rate_limits
+
+
+def get_client_address(request: Request) -> str:
+    """The client's address (behind a proxy, as uvicorn reads it from trusted forwarding headers)."""
+    return request.client.host if request.client else "unknown"
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
 PasswordHasherDep = Annotated[PasswordHasher, Depends(get_password_hasher)]
+RateLimitsDep = Annotated[RateLimits, Depends(get_rate_limits)]
+ClientAddress = Annotated[str, Depends(get_client_address)]
 
 
 async def get_session(request: Request, database: DatabaseDep) -> AsyncIterator[AsyncSession]:
@@ -50,6 +64,9 @@ async def get_session(request: Request, database: DatabaseDep) -> AsyncIterator[
     async with factory() as session:
         try:
             yield session
+        except DomainError as error:
+            await (session.commit() if error.keeps_changes else session.rollback())
+            raise
         except BaseException:
             await session.rollback()
             raise
@@ -59,8 +76,12 @@ async def get_session(request: Request, database: DatabaseDep) -> AsyncIterator[
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
-def get_auth_service(session: SessionDep, hasher: PasswordHasherDep, settings: SettingsDep) -> AuthService:
-    return AuthService(UserRepository(session), hasher, settings)
+def get_auth_service(
+    session: SessionDep, hasher: PasswordHasherDep, rate_limits: RateLimitsDep, settings: SettingsDep
+) -> AuthService:
+    return AuthService(
+        UserRepository(session), RefreshTokenRepository(session), hasher, rate_limits, settings
+    )
 
 
 def get_task_service(session: SessionDep) -> TaskService:

@@ -7,6 +7,8 @@ class DomainError(Exception):
     """Base of every error a client may cause."""
 
     message = "request failed"
+    # Most errors undo the request's writes; a few must keep them (revoking a stolen token family).
+    keeps_changes: ClassVar[bool] = False
 
     def __init__(self, message: str | None = None) -> None:
         super().__init__(message or self.message)
@@ -39,6 +41,20 @@ class InvalidToken(DomainError):
 
 class TokenExpired(InvalidToken):
     message = "token expired"
+
+
+class RefreshTokenReused(InvalidToken):
+    """A rotated refresh token came back: its family is revoked, and that revocation is kept."""
+
+    keeps_changes = True
+
+
+class RateLimited(DomainError):
+    message = "too many attempts; try again later"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__()
+        self.retry_after = retry_after
 
 
 class DatabaseUnavailable(DomainError):

@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from todo_api import __version__
 from todo_api.config import ConfigurationError, Settings, get_settings
@@ -27,12 +27,14 @@ from todo_api.errors import (
     InvalidToken,
     NotAuthenticated,
     NotFound,
+    RateLimited,
     TokenExpired,
     UserExists,
 )
 from todo_api.observability import configure_logging, is_sane_request_id
 from todo_api.routers import auth, health, tasks
 from todo_api.security import PasswordHasher
+from todo_api.services.rate_limit import RateLimits, create_storage
 
 log = structlog.get_logger()
 
@@ -44,8 +46,14 @@ DOMAIN_ERRORS: dict[type[DomainError], tuple[int, str]] = {
     NotAuthenticated: (401, "not_authenticated"),
     TokenExpired: (401, "token_expired"),
     InvalidToken: (401, "invalid_token"),
+    RateLimited: (429, "rate_limited"),
     DatabaseUnavailable: (503, "service_unavailable"),
 }
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+]
 HTTP_CODES = {
     400: "bad_request",
     401: "not_authenticated",
@@ -77,7 +85,9 @@ def error_response(
 async def handle_domain_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DomainError)
     status, code = next(DOMAIN_ERRORS[kind] for kind in type(exc).__mro__ if kind in DOMAIN_ERRORS)
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+    if isinstance(exc, RateLimited):
+        headers["Retry-After"] = str(exc.retry_after)
     return error_response(status, code, exc.message, headers, getattr(exc, "extra", None))
 
 
@@ -134,17 +144,41 @@ class DeclaredBodyLimit:
                     response = error_response(413, "payload_too_large", "request body too large")
                 finally:
                     correlation_id.reset(token)
+                # The connection stays open: the server reads and drops the rest of the body, so a
+                # client that uploads it all before reading (httpx does) still gets this answer.
                 response.headers["X-Request-ID"] = request_id
-                response.headers["Connection"] = "close"
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
 
+class SecurityHeaders:
+    """nosniff, no framing, no referrer: on every response, errors and early refusals included."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
 class TodoAPI(FastAPI):
     def build_middleware_stack(self) -> ASGIApp:
+        # These two sit outside Starlette's ServerErrorMiddleware and body limiter, so that
+        # their answers (a 500, a declared-too-large body) are shaped and headed like the rest.
         stack = super().build_middleware_stack()
-        return DeclaredBodyLimit(stack, self.max_body_size) if self.max_body_size is not None else stack
+        if self.max_body_size is not None:
+            stack = DeclaredBodyLimit(stack, self.max_body_size)
+        return SecurityHeaders(stack)
 
 
 class TrailingSlashMiddleware:
@@ -176,6 +210,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         memory_kib=settings.argon2_memory_kib,
         parallelism=settings.argon2_parallelism,
         max_concurrency=settings.password_hash_concurrency,
+    )
+    app.state.rate_limits = RateLimits(
+        create_storage(settings.redis_url, settings.rate_limit_key_prefix),
+        login=settings.login_rate_limit,
+        register=settings.register_rate_limit,
     )
     log.info(
         "started", environment=settings.environment.value, database=app.state.database.engine.url.drivername

@@ -1,5 +1,6 @@
 """Password hashing and access tokens: plain functions and one small hasher class."""
 
+import hashlib
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -56,16 +57,29 @@ class AccessToken:
     expires_in: int
 
 
-def create_access_token(user_id: int, *, secret_key: str, expires_minutes: int) -> AccessToken:
+@dataclass(frozen=True, slots=True)
+class TokenSubject:
+    user_id: int
+    # The user's token version when the token was issued; a password change moves it on.
+    version: int
+
+
+def create_access_token(user_id: int, version: int, *, secret_key: str, expires_minutes: int) -> AccessToken:
     now = datetime.now(UTC)
     lifetime = timedelta(minutes=expires_minutes)
-    claims = {"sub": str(user_id), "iat": now, "exp": now + lifetime, "jti": uuid.uuid4().hex}
+    claims = {
+        "sub": str(user_id),
+        "ver": version,
+        "iat": now,
+        "exp": now + lifetime,
+        "jti": uuid.uuid4().hex,
+    }
     token = jwt.encode(claims, secret_key, algorithm=JWT_ALGORITHM)
     return AccessToken(token=token, expires_in=int(lifetime.total_seconds()))
 
 
-def decode_access_token(token: str, *, secret_key: str) -> int:
-    """The user id a valid token names; raises TokenExpired or InvalidToken."""
+def decode_access_token(token: str, *, secret_key: str) -> TokenSubject:
+    """Who a valid token names; raises TokenExpired or InvalidToken."""
     try:
         claims = jwt.decode(
             token,
@@ -77,7 +91,17 @@ def decode_access_token(token: str, *, secret_key: str) -> int:
         raise TokenExpired from None
     except jwt.InvalidTokenError:
         raise InvalidToken from None
-    subject = claims["sub"]
-    if not isinstance(subject, str) or not subject.isdigit():
+    subject, version = claims["sub"], claims.get("ver")
+    if not isinstance(subject, str) or not subject.isdigit() or type(version) is not int:
         raise InvalidToken
-    return int(subject)
+    return TokenSubject(user_id=int(subject), version=version)
+
+
+def new_refresh_token() -> str:
+    """An opaque, unguessable refresh token (256 bits)."""
+    return secrets.token_urlsafe(32)
+
+
+def hash_refresh_token(token: str) -> str:
+    """What the database keeps of a refresh token: its SHA-256, which cannot be turned back."""
+    return hashlib.sha256(token.encode()).hexdigest()

@@ -18,6 +18,8 @@ class User(UserBase, table=True):
     id: int | None = Field(default=None, primary_key=True)
     password_hash: str = Field(max_length=255)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # Bumped when the password changes: access tokens carry it, and older ones stop working.
+    token_version: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 # Usernames are unique whatever their case: "Alice" and "ALICE" are one user.

@@ -1,4 +1,4 @@
-from sqlalchemy import func, or_
+from sqlalchemy import delete, func, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -27,6 +27,11 @@ class UserRepository:
         )
         result = await self.session.exec(statement.limit(1))
         return result.first() is not None
+
+    async def delete(self, user: User) -> None:
+        """Delete the user; the database cascades to their tasks and refresh tokens."""
+        await self.session.exec(delete(User).where(col(User.id) == user.id))
+        self.session.expunge(user)
 
     async def add(self, user: User) -> User:
         self.session.add(user)

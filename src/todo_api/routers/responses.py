@@ -12,6 +12,7 @@ _DESCRIPTIONS = {
     409: "Conflict (`user_exists`)",
     413: "Request body too large (`payload_too_large`)",
     422: "Validation failed (`validation_error`)",
+    429: "Too many attempts (`rate_limited`); see `Retry-After`",
     503: "Service unavailable",
 }
 
@@ -22,4 +23,8 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     for status in statuses:
         model = ValidationErrorResponse if status == 422 else ErrorResponse
         declared[status] = {"model": model, "description": _DESCRIPTIONS[status]}
+        if status == 429:
+            declared[status]["headers"] = {
+                "Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}
+            }
     return declared

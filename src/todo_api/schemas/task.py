@@ -81,6 +81,13 @@ class TaskListParams(BaseModel):
     q: str | None = Field(default=None, min_length=1, max_length=200)
     sort: TaskSort = TaskSort.created_at_desc
 
+    @field_validator("q", mode="before")
+    @classmethod
+    def _blank_search_is_no_search(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return value.strip() or None
+        return value
+
 
 class PageInfo(BaseModel):
     total: int = Field(description="Every task matching the filters, on all pages.")

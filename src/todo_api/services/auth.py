@@ -1,46 +1,127 @@
+import uuid
+from datetime import timedelta
+
 from todo_api.config import Settings
-from todo_api.errors import InvalidCredentials, InvalidToken, UserExists
-from todo_api.models import User
+from todo_api.db import utcnow
+from todo_api.errors import InvalidCredentials, InvalidToken, RefreshTokenReused, UserExists
+from todo_api.models import RefreshToken, User
+from todo_api.repositories.refresh_token import RefreshTokenRepository
 from todo_api.repositories.user import UserRepository
-from todo_api.schemas.user import Token, UserCreate
-from todo_api.security import PasswordHasher, create_access_token, decode_access_token
+from todo_api.schemas.user import PasswordChange, Token, UserCreate
+from todo_api.security import (
+    PasswordHasher,
+    create_access_token,
+    decode_access_token,
+    hash_refresh_token,
+    new_refresh_token,
+)
+from todo_api.services.rate_limit import RateLimits
 
 
 class AuthService:
-    def __init__(self, users: UserRepository, hasher: PasswordHasher, settings: Settings) -> None:
+    def __init__(
+        self,
+        users: UserRepository,
+        refresh_tokens: RefreshTokenRepository,
+        hasher: PasswordHasher,
+        rate_limits: RateLimits,
+        settings: Settings,
+    ) -> None:
         self.users = users
+        self.refresh_tokens = refresh_tokens
         self.hasher = hasher
+        self.rate_limits = rate_limits
         self.settings = settings
 
-    async def register(self, user_in: UserCreate) -> User:
+    async def register(self, user_in: UserCreate, client: str) -> User:
         """Create a user; the username and email must be free whatever their case."""
+        await self.rate_limits.hit_registration(client)
         if await self.users.exists(user_in.username, user_in.email):
             raise UserExists
         password_hash = await self.hasher.hash(user_in.password)
         user = User(username=user_in.username, email=user_in.email.lower(), password_hash=password_hash)
         return await self.users.add(user)
 
-    async def login(self, login: str, password: str) -> Token:
-        """A token for the user whose username or email is `login`, if the password matches."""
+    async def login(self, login: str, password: str, client: str) -> Token:
+        """Tokens for the user whose username or email is `login`, if the password matches."""
+        await self.rate_limits.check_login(client, login)
         user = await self.users.get_by_login(login)
         # Verify even for an unknown user (against a dummy hash): both failures cost the same.
         verified = await self.hasher.verify(user.password_hash if user else None, password)
         if user is None or not verified:
+            await self.rate_limits.record_failed_login(client, login)
             raise InvalidCredentials
         if self.hasher.needs_rehash(user.password_hash):
             user.password_hash = await self.hasher.hash(password)
+        return await self._issue_tokens(user, family_id=uuid.uuid4().hex)
+
+    async def refresh(self, refresh_token: str) -> Token:
+        """Exchange a refresh token for new tokens; the old one stops working.
+
+        A token that was already exchanged is taken as stolen: its whole family is revoked.
+        """
+        now = utcnow()
+        stored = await self.refresh_tokens.get_by_hash_for_update(hash_refresh_token(refresh_token))
+        if stored is None or stored.revoked_at is not None or stored.expires_at <= now:
+            raise InvalidToken
+        if stored.rotated_at is not None:
+            await self.refresh_tokens.revoke_family(stored.family_id, now)
+            raise RefreshTokenReused
+        user = await self.users.get(stored.user_id)
+        if user is None:
+            raise InvalidToken
+        stored.rotated_at = now
+        return await self._issue_tokens(user, family_id=stored.family_id)
+
+    async def logout(self, refresh_token: str) -> None:
+        """Revoke the login the refresh token belongs to. Unknown or spent tokens are no error."""
+        stored = await self.refresh_tokens.get_by_hash_for_update(hash_refresh_token(refresh_token))
+        if stored is not None:
+            await self.refresh_tokens.revoke_family(stored.family_id, utcnow())
+
+    async def change_password(self, user: User, change: PasswordChange) -> None:
+        """Set a new password; every access and refresh token issued before stops working."""
+        if not await self.hasher.verify(user.password_hash, change.current_password):
+            raise InvalidCredentials
         assert user.id is not None
-        access = create_access_token(
-            user.id,
-            secret_key=self.settings.secret_key,
-            expires_minutes=self.settings.access_token_expire_minutes,
-        )
-        return Token(access_token=access.token, expires_in=access.expires_in)
+        user.password_hash = await self.hasher.hash(change.new_password)
+        user.token_version += 1
+        await self.refresh_tokens.revoke_all_for_user(user.id, utcnow())
+        await self.users.add(user)
+
+    async def delete_account(self, user: User) -> None:
+        """Delete the user with their tasks and tokens."""
+        await self.users.delete(user)
 
     async def authenticate(self, token: str) -> User:
         """The user a bearer token belongs to; raises InvalidToken or TokenExpired."""
-        user_id = decode_access_token(token, secret_key=self.settings.secret_key)
-        user = await self.users.get(user_id)
-        if user is None:
+        subject = decode_access_token(token, secret_key=self.settings.secret_key)
+        user = await self.users.get(subject.user_id)
+        if user is None or user.token_version != subject.version:
             raise InvalidToken
         return user
+
+    async def _issue_tokens(self, user: User, family_id: str) -> Token:
+        assert user.id is not None
+        access = create_access_token(
+            user.id,
+            user.token_version,
+            secret_key=self.settings.secret_key,
+            expires_minutes=self.settings.access_token_expire_minutes,
+        )
+        refresh = new_refresh_token()
+        lifetime = timedelta(days=self.settings.refresh_token_expire_days)
+        await self.refresh_tokens.add(
+            RefreshToken(
+                user_id=user.id,
+                family_id=family_id,
+                token_hash=hash_refresh_token(refresh),
+                expires_at=utcnow() + lifetime,
+            )
+        )
+        return Token(
+            access_token=access.token,
+            expires_in=access.expires_in,
+            refresh_token=refresh,
+            refresh_expires_in=int(lifetime.total_seconds()),
+        )
