@@ -1,15 +1,29 @@
 """The `todo-api` command: read settings, migrate if asked, run uvicorn."""
 
 import argparse
+import asyncio
 import os
 import sys
 
 import structlog
 import uvicorn
 
-from todo_api.config import ConfigurationError, load_settings
-from todo_api.db import upgrade_database
+from todo_api.config import ConfigurationError, Settings, load_settings
+from todo_api.db import Database, create_engine, upgrade_database
 from todo_api.observability import configure_logging
+from todo_api.repositories.idempotency_key import IdempotencyKeyRepository
+from todo_api.repositories.task import TaskRepository
+from todo_api.services.task import TaskService
+
+
+async def purge_idempotency_keys(settings: Settings) -> int:
+    database = Database(create_engine(settings))
+    try:
+        async with database.write_session() as session, session.begin():
+            service = TaskService(TaskRepository(session), IdempotencyKeyRepository(session))
+            return await service.purge_idempotency_keys()
+    finally:
+        await database.dispose()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,8 +32,9 @@ def main(argv: list[str] | None = None) -> int:
         "command",
         nargs="?",
         default="serve",
-        choices=["serve", "migrate"],
-        help="serve (default): migrate if AUTO_MIGRATE, then serve; migrate: upgrade to head and exit",
+        choices=["serve", "migrate", "purge-idempotency"],
+        help="serve (default): migrate if AUTO_MIGRATE, then serve; migrate: upgrade to head and exit; "
+        "purge-idempotency: delete idempotency keys older than 24 hours and exit",
     )
     args = parser.parse_args(argv)
     try:
@@ -34,6 +49,10 @@ def main(argv: list[str] | None = None) -> int:
         upgrade_database(settings.database_url)
         log.info("database at the latest migration", database=settings.database_url.split(":", 1)[0])
     if args.command == "migrate":
+        return 0
+    if args.command == "purge-idempotency":
+        purged = asyncio.run(purge_idempotency_keys(settings))
+        log.info("purged idempotency keys older than 24 hours", purged=purged)
         return 0
     # Migrated once, here: the workers must not all try again.
     os.environ["AUTO_MIGRATE"] = "false"

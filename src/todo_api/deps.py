@@ -11,6 +11,7 @@ from todo_api.config import Settings
 from todo_api.db import Database
 from todo_api.errors import DomainError, InvalidToken, NotAuthenticated
 from todo_api.models import User
+from todo_api.repositories.idempotency_key import IdempotencyKeyRepository
 from todo_api.repositories.refresh_token import RefreshTokenRepository
 from todo_api.repositories.task import TaskRepository
 from todo_api.repositories.user import UserRepository
@@ -85,7 +86,7 @@ def get_auth_service(
 
 
 def get_task_service(session: SessionDep) -> TaskService:
-    return TaskService(TaskRepository(session))
+    return TaskService(TaskRepository(session), IdempotencyKeyRepository(session))
 
 
 def get_health_service(database: DatabaseDep, settings: SettingsDep) -> HealthService:

@@ -23,6 +23,14 @@ class TaskNotFound(NotFound):
     message = "task not found"
 
 
+class PreconditionFailed(DomainError):
+    message = "the task has changed since you read it (If-Match does not match its ETag)"
+
+
+class IdempotencyKeyReused(DomainError):
+    message = "this Idempotency-Key was already used with a different request body"
+
+
 class UserExists(DomainError):
     message = "a user with this username or email already exists"
 

@@ -23,10 +23,12 @@ from todo_api.db import Database, create_engine, upgrade_database
 from todo_api.errors import (
     DatabaseUnavailable,
     DomainError,
+    IdempotencyKeyReused,
     InvalidCredentials,
     InvalidToken,
     NotAuthenticated,
     NotFound,
+    PreconditionFailed,
     RateLimited,
     TokenExpired,
     UserExists,
@@ -47,6 +49,8 @@ DOMAIN_ERRORS: dict[type[DomainError], tuple[int, str]] = {
     TokenExpired: (401, "token_expired"),
     InvalidToken: (401, "invalid_token"),
     RateLimited: (429, "rate_limited"),
+    PreconditionFailed: (412, "precondition_failed"),
+    IdempotencyKeyReused: (422, "idempotency_key_reused"),
     DatabaseUnavailable: (503, "service_unavailable"),
 }
 SECURITY_HEADERS = [

@@ -64,8 +64,14 @@ class TaskBase(SQLModel):
         return None if value is None else as_utc(value)
 
 
+# Moves on every UPDATE (the ORM's version counter): the ETag comes from it, and each UPDATE is
+# conditional on the version it read, so a write based on a stale read can never apply.
+_version = Column("version", Integer, nullable=False, server_default="1")
+
+
 class Task(TaskBase, table=True):
     __tablename__ = "tasks"
+    __mapper_args__ = {"version_id_col": _version}
     # Every list query filters on the owner and orders by one key plus id: one index per key.
     __table_args__ = (
         Index("ix_tasks_owner_created", "owner_id", "created_at", "id"),
@@ -82,6 +88,7 @@ class Task(TaskBase, table=True):
     completed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    version: int = Field(default=1, sa_column=_version)
 
     @property
     def is_completed(self) -> bool:

@@ -1,11 +1,14 @@
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, func
+from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from todo_api.models import Task
+from todo_api.errors import PreconditionFailed
+from todo_api.models import Task, TaskStatus
 from todo_api.schemas.task import TaskListParams, TaskSort
 
 _SORT_COLUMNS: dict[str, Any] = {
@@ -34,18 +37,36 @@ class TaskRepository:
 
     async def add(self, task: Task) -> Task:
         self.session.add(task)
-        await self.session.flush()
+        try:
+            await self.session.flush()
+        except StaleDataError:
+            # The UPDATE found the row at another version than the one read: a concurrent write.
+            raise PreconditionFailed from None
         return task
 
-    async def get_for_owner(self, task_id: int, owner_id: int) -> Task | None:
-        """The task, or None when it does not exist or belongs to someone else."""
+    async def get_for_owner(self, task_id: int, owner_id: int, *, for_update: bool = False) -> Task | None:
+        """The task, or None when it does not exist or belongs to someone else.
+
+        `for_update` locks the row until the transaction ends, for a read that precedes a write.
+        """
         statement = select(Task).where(Task.id == task_id, Task.owner_id == owner_id)
+        if for_update:
+            statement = statement.with_for_update()
         result = await self.session.exec(statement)
         return result.first()
 
-    async def list_for_owner(self, owner_id: int, params: TaskListParams) -> tuple[Sequence[Task], int]:
+    async def list_for_owner(
+        self, owner_id: int, params: TaskListParams, now: datetime
+    ) -> tuple[Sequence[Task], int]:
         """One page of the owner's tasks matching the filters, and how many match in all."""
         conditions: list[ColumnElement[bool]] = [col(Task.owner_id) == owner_id]
+        if params.due_after is not None:
+            conditions.append(col(Task.due_date) >= params.due_after)
+        if params.due_before is not None:
+            conditions.append(col(Task.due_date) < params.due_before)
+        if params.overdue is not None:
+            overdue = (col(Task.due_date) < now) & (col(Task.status) != TaskStatus.completed)
+            conditions.append(overdue if params.overdue else ~overdue | col(Task.due_date).is_(None))
         if params.status_filter is not None:
             conditions.append(col(Task.status) == params.status_filter)
         if params.priority is not None:
@@ -69,4 +90,7 @@ class TaskRepository:
 
     async def delete(self, task: Task) -> None:
         await self.session.delete(task)
-        await self.session.flush()
+        try:
+            await self.session.flush()
+        except StaleDataError:
+            raise PreconditionFailed from None

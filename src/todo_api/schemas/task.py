@@ -80,6 +80,17 @@ class TaskListParams(BaseModel):
     priority: TaskPriority | None = None
     q: str | None = Field(default=None, min_length=1, max_length=200)
     sort: TaskSort = TaskSort.created_at_desc
+    due_after: datetime | None = Field(default=None, description="Only tasks due at or after this instant.")
+    due_before: datetime | None = Field(default=None, description="Only tasks due before this instant.")
+    overdue: bool | None = Field(
+        default=None,
+        description="true: due in the past and not completed; false: every other task.",
+    )
+
+    @field_validator("due_after", "due_before", mode="after")
+    @classmethod
+    def _in_utc(cls, value: datetime | None) -> datetime | None:
+        return None if value is None else as_utc(value)
 
     @field_validator("q", mode="before")
     @classmethod

@@ -1,30 +1,71 @@
+import hashlib
+import json
 import math
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from todo_api.db import utcnow
-from todo_api.errors import TaskNotFound
+from todo_api.errors import IdempotencyKeyReused, PreconditionFailed, TaskNotFound
+from todo_api.etag import if_match_allows, task_etag
 from todo_api.models import Task, TaskStatus, User
+from todo_api.repositories.idempotency_key import IdempotencyKeyRepository
 from todo_api.repositories.task import TaskRepository
 from todo_api.schemas.task import TaskCreate, TaskListParams, TaskPage, TaskPublic, TaskUpdate
 
+IDEMPOTENCY_WINDOW = timedelta(hours=24)
+
+
+@dataclass(frozen=True, slots=True)
+class TaskCreated:
+    task: TaskPublic
+    etag: str
+    replayed: bool
+
+
+def request_fingerprint(task_in: TaskCreate) -> str:
+    """What makes two create requests "the same body": the fields sent, as validated."""
+    canonical = json.dumps(task_in.model_dump(mode="json", exclude_unset=True), sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
 
 class TaskService:
-    def __init__(self, tasks: TaskRepository) -> None:
+    def __init__(self, tasks: TaskRepository, idempotency_keys: IdempotencyKeyRepository) -> None:
         self.tasks = tasks
+        self.idempotency_keys = idempotency_keys
 
-    async def create(self, owner: User, task_in: TaskCreate) -> Task:
-        """A new task owned by `owner`."""
+    async def create(
+        self, owner: User, task_in: TaskCreate, idempotency_key: str | None = None
+    ) -> TaskCreated:
+        """A new task owned by `owner`; with an idempotency key, a retry gets the first answer back."""
         assert owner.id is not None
-        now = utcnow()
-        task = Task(**task_in.model_dump(), owner_id=owner.id, created_at=now, updated_at=now)
-        if task.status == TaskStatus.completed:
-            task.completed_at = now
-        return await self.tasks.add(task)
+        if idempotency_key is None:
+            return await self._insert(owner, task_in)
+        fingerprint = request_fingerprint(task_in)
+        record = await self.idempotency_keys.get(owner.id, idempotency_key)
+        if record is not None and record.created_at < utcnow() - IDEMPOTENCY_WINDOW:
+            await self.idempotency_keys.delete(record)
+            record = None
+        if record is None and await self.idempotency_keys.claim(
+            owner.id, idempotency_key, fingerprint, utcnow()
+        ):
+            created = await self._insert(owner, task_in)
+            answer = {"task": created.task.model_dump(mode="json"), "etag": created.etag}
+            await self.idempotency_keys.save_response(owner.id, idempotency_key, answer)
+            return created
+        # Another request holds the key: it committed before our claim returned.
+        record = record or await self.idempotency_keys.get(owner.id, idempotency_key)
+        assert record is not None
+        assert record.response is not None
+        if record.request_hash != fingerprint:
+            raise IdempotencyKeyReused
+        task = TaskPublic.model_validate(record.response["task"])
+        return TaskCreated(task=task, etag=record.response["etag"], replayed=True)
 
     async def list(self, owner: User, params: TaskListParams) -> TaskPage:
         """One page of the owner's tasks, with the totals a client needs to page on."""
         assert owner.id is not None
-        items, total = await self.tasks.list_for_owner(owner.id, params)
+        items, total = await self.tasks.list_for_owner(owner.id, params, utcnow())
         return TaskPage(
             items=[TaskPublic.model_validate(task) for task in items],
             total=total,
@@ -37,30 +78,53 @@ class TaskService:
 
     async def get(self, owner: User, task_id: int) -> Task:
         """The owner's task; someone else's is as missing as one that never existed."""
+        return await self._get(owner, task_id)
+
+    async def replace(self, owner: User, task_id: int, task_in: TaskCreate, if_match: str | None) -> Task:
+        """PUT: every writable field takes the sent value or its default."""
+        task = await self._get_for_write(owner, task_id, if_match)
+        return await self._apply(task, task_in.model_dump())
+
+    async def update(self, owner: User, task_id: int, task_in: TaskUpdate, if_match: str | None) -> Task:
+        """PATCH: only the fields sent change."""
+        task = await self._get_for_write(owner, task_id, if_match)
+        return await self._apply(task, task_in.model_dump(exclude_unset=True))
+
+    async def complete(self, owner: User, task_id: int, if_match: str | None) -> Task:
+        """Mark the task completed; completing it again keeps the first `completed_at`."""
+        task = await self._get_for_write(owner, task_id, if_match)
+        return await self._apply(task, {"status": TaskStatus.completed})
+
+    async def delete(self, owner: User, task_id: int, if_match: str | None) -> None:
+        task = await self._get_for_write(owner, task_id, if_match)
+        await self.tasks.delete(task)
+
+    async def purge_idempotency_keys(self) -> int:
+        """Forget idempotency keys older than the replay window; how many went."""
+        return await self.idempotency_keys.delete_older_than(utcnow() - IDEMPOTENCY_WINDOW)
+
+    async def _insert(self, owner: User, task_in: TaskCreate) -> TaskCreated:
         assert owner.id is not None
-        task = await self.tasks.get_for_owner(task_id, owner.id)
+        now = utcnow()
+        task = Task(**task_in.model_dump(), owner_id=owner.id, created_at=now, updated_at=now)
+        if task.status == TaskStatus.completed:
+            task.completed_at = now
+        await self.tasks.add(task)
+        return TaskCreated(task=TaskPublic.model_validate(task), etag=task_etag(task), replayed=False)
+
+    async def _get(self, owner: User, task_id: int, *, for_update: bool = False) -> Task:
+        assert owner.id is not None
+        task = await self.tasks.get_for_owner(task_id, owner.id, for_update=for_update)
         if task is None:
             raise TaskNotFound
         return task
 
-    async def replace(self, owner: User, task_id: int, task_in: TaskCreate) -> Task:
-        """PUT: every writable field takes the sent value or its default."""
-        task = await self.get(owner, task_id)
-        return await self._apply(task, task_in.model_dump())
-
-    async def update(self, owner: User, task_id: int, task_in: TaskUpdate) -> Task:
-        """PATCH: only the fields sent change."""
-        task = await self.get(owner, task_id)
-        return await self._apply(task, task_in.model_dump(exclude_unset=True))
-
-    async def complete(self, owner: User, task_id: int) -> Task:
-        """Mark the task completed; completing it again keeps the first `completed_at`."""
-        task = await self.get(owner, task_id)
-        return await self._apply(task, {"status": TaskStatus.completed})
-
-    async def delete(self, owner: User, task_id: int) -> None:
-        task = await self.get(owner, task_id)
-        await self.tasks.delete(task)
+    async def _get_for_write(self, owner: User, task_id: int, if_match: str | None) -> Task:
+        """The task, locked for this transaction, if the client's If-Match (if any) still holds."""
+        task = await self._get(owner, task_id, for_update=True)
+        if not if_match_allows(if_match, task_etag(task)):
+            raise PreconditionFailed
+        return task
 
     async def _apply(self, task: Task, changes: dict[str, Any]) -> Task:
         changed = {name: value for name, value in changes.items() if getattr(task, name) != value}
