@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from fastapi_swagger import patch_fastapi
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -246,6 +247,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         generate_unique_id_function=operation_id,
         max_body_size=settings.max_body_bytes,
         redirect_slashes=False,
+        # /docs is served below with Swagger UI's assets from a package, so it needs no internet.
+        docs_url=None,
+        swagger_ui_oauth2_redirect_url=None,
     )
     app.state.settings = settings
 
@@ -268,6 +272,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth.router)
     app.include_router(tasks.router)
     app.include_router(health.router)
+    patch_fastapi(
+        app,
+        docs_url="/docs",
+        redirect_from_root_to_docs=False,
+        swagger_ui_parameters={"persistAuthorization": True, "displayRequestDuration": True, "filter": True},
+    )
     return app
 
 
