@@ -152,7 +152,7 @@ async def test_the_purge_command_deletes_only_expired_keys(
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert '"purged": 1' in result.stderr
+    assert '"purged": 1' in result.stdout
     async with app.state.database.read_session() as session:
         keys = (await session.exec(select(IdempotencyKey.key))).all()
         assert list(keys) == ["fresh"]

@@ -2,8 +2,12 @@
 
 import argparse
 import asyncio
+import contextlib
 import os
 import sys
+import tempfile
+from collections.abc import Generator
+from typing import Any
 
 import structlog
 import uvicorn
@@ -54,18 +58,50 @@ def main(argv: list[str] | None = None) -> int:
         purged = asyncio.run(purge_idempotency_keys(settings))
         log.info("purged idempotency keys older than 24 hours", purged=purged)
         return 0
-    # Migrated once, here: the workers must not all try again.
-    os.environ["AUTO_MIGRATE"] = "false"
-    uvicorn.run(
-        "todo_api.main:create_app",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        log_config=None,
-        server_header=False,
-    )
+    serve(settings)
     return 0
+
+
+APP_FACTORY = "todo_api.main:create_app"
+
+
+class Server(uvicorn.Server):
+    """uvicorn's server, except that a shutdown on SIGTERM or SIGINT that drained cleanly exits 0.
+
+    uvicorn re-raises the signal once it has shut down, so the process would report death by
+    SIGTERM (143) although every request in flight was answered and the engine disposed.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None]:
+        with super().capture_signals():
+            try:
+                yield
+            finally:
+                self._captured_signals.clear()
+
+
+def serve(settings: Settings) -> None:
+    # Migrated once, before serving: the workers must not all try again.
+    os.environ["AUTO_MIGRATE"] = "false"
+    if settings.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Each worker counts in its own files here; /metrics adds them up (prometheus-client).
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="todo-api-metrics-")
+    options: dict[str, Any] = {
+        "factory": True,
+        "host": settings.host,
+        "port": settings.port,
+        "workers": settings.workers,
+        "log_config": None,
+        "access_log": False,
+        "server_header": False,
+        "timeout_graceful_shutdown": settings.graceful_shutdown_seconds,
+    }
+    if settings.workers > 1:
+        # The supervisor stops its workers on SIGTERM and then returns normally.
+        uvicorn.run(APP_FACTORY, **options)
+    else:
+        Server(uvicorn.Config(APP_FACTORY, **options)).run()
 
 
 if __name__ == "__main__":

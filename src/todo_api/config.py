@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1, le=64)
+    # On SIGTERM, requests in flight get this long to finish before the server stops anyway.
+    graceful_shutdown_seconds: int = Field(default=30, ge=0)
     auto_migrate: bool = True
     max_body_bytes: int = Field(default=1024 * 1024, ge=1)
     refresh_token_expire_days: int = Field(default=14, ge=1, le=365)

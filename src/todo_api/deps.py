@@ -11,6 +11,7 @@ from todo_api.config import Settings
 from todo_api.db import Database
 from todo_api.errors import DomainError, InvalidToken, NotAuthenticated
 from todo_api.models import User
+from todo_api.observability import bind_user
 from todo_api.repositories.idempotency_key import IdempotencyKeyRepository
 from todo_api.repositories.refresh_token import RefreshTokenRepository
 from todo_api.repositories.task import TaskRepository
@@ -113,7 +114,10 @@ async def get_current_user(
     token = token.strip()
     if not token:
         raise InvalidToken
-    return await auth.authenticate(token)
+    user = await auth.authenticate(token)
+    assert user.id is not None
+    bind_user(user.id)
+    return user
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]

@@ -34,8 +34,8 @@ from todo_api.errors import (
     TokenExpired,
     UserExists,
 )
-from todo_api.observability import configure_logging, is_sane_request_id
-from todo_api.routers import auth, health, tasks
+from todo_api.observability import RequestObserver, configure_logging, is_sane_request_id
+from todo_api.routers import auth, health, metrics, tasks
 from todo_api.security import PasswordHasher
 from todo_api.services.rate_limit import RateLimits, create_storage
 
@@ -261,6 +261,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allow_headers=["*"],
         expose_headers=["X-Request-ID", "Location"],
     )
+    app.add_middleware(RequestObserver)
     app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID", validator=is_sane_request_id)
     app.add_middleware(TrailingSlashMiddleware)
 
@@ -272,6 +273,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth.router)
     app.include_router(tasks.router)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     patch_fastapi(
         app,
         docs_url="/docs",

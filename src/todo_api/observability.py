@@ -1,12 +1,25 @@
-"""structlog set-up and request ids."""
+"""structlog set-up, request ids, the access log and Prometheus metrics."""
 
 import logging
+import os
 import re
 import sys
+import time
 from typing import Any
 
 import structlog
 from asgi_correlation_id import correlation_id
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from structlog.types import EventDict, Processor
 
 from todo_api.config import Settings
@@ -42,7 +55,7 @@ def configure_logging(settings: Settings) -> None:
     else:
         # Plain tracebacks: rich's would print local variables, and a local may hold a password.
         renderer = structlog.dev.ConsoleRenderer(
-            colors=sys.stderr.isatty(), exception_formatter=structlog.dev.plain_traceback
+            colors=sys.stdout.isatty(), exception_formatter=structlog.dev.plain_traceback
         )
 
     structlog.configure(
@@ -55,14 +68,90 @@ def configure_logging(settings: Settings) -> None:
         foreign_pre_chain=shared,
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level)
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "alembic"):
+    for name in ("uvicorn", "uvicorn.error", "alembic"):
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True
+    # RequestObserver writes the access line, with the route template and the user.
+    logging.getLogger("uvicorn.access").disabled = True
+    # httpx logs every request it sends at INFO; the service's own lines are what matter.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     # SQLAlchemy's engine logger repeats every statement at INFO; keep it to warnings.
     logging.getLogger("sqlalchemy.engine").setLevel(logging.WARNING)
+
+
+# Metrics. With several workers, PROMETHEUS_MULTIPROC_DIR is set before they start (see
+# __main__), prometheus-client keeps each process's values in files there, and /metrics adds
+# them up; with one worker they live in this process's default registry.
+REQUESTS = Counter("http_requests_total", "HTTP requests answered.", ["method", "route", "status"])
+LATENCY = Histogram(
+    "http_request_duration_seconds",
+    "Time to answer an HTTP request.",
+    ["method", "route", "status"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+IN_FLIGHT = Gauge("http_requests_in_flight", "HTTP requests being answered.", multiprocess_mode="livesum")
+UNMATCHED_ROUTE = "<unmatched>"
+
+
+def metrics_exposition() -> tuple[bytes, str]:
+    """The Prometheus text exposition of every metric, from all workers when there are several."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+
+def bind_user(user_id: int) -> None:
+    """Name the signed-in user in every later log line of this request, the access line included."""
+    structlog.contextvars.bind_contextvars(user_id=user_id)
+
+
+class RequestObserver:
+    """One access log line and the metrics of every HTTP request.
+
+    It sits inside the routing middleware's scope so that it can read the matched route's
+    template (`/tasks/{task_id}`, never `/tasks/17`) once the request is answered.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.log = structlog.get_logger("todo_api.access")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        structlog.contextvars.clear_contextvars()
+        started = time.perf_counter()
+        status = 500
+
+        async def send_and_record(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        IN_FLIGHT.inc()
+        try:
+            await self.app(scope, receive, send_and_record)
+        finally:
+            IN_FLIGHT.dec()
+            elapsed = time.perf_counter() - started
+            route = getattr(scope.get("route"), "path", UNMATCHED_ROUTE)
+            method = scope["method"]
+            REQUESTS.labels(method, route, status).inc()
+            LATENCY.labels(method, route, status).observe(elapsed)
+            self.log.info(
+                "request",
+                method=method,
+                route=route,
+                status=status,
+                duration_ms=round(elapsed * 1000, 2),
+            )
