@@ -16,6 +16,7 @@ from fastapi.routing import APIRoute
 from fastapi_swagger import patch_fastapi
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from todo_api import __version__
@@ -60,7 +61,6 @@ SECURITY_HEADERS = [
     (b"referrer-policy", b"no-referrer"),
 ]
 HTTP_CODES = {
-    400: "bad_request",
     401: "not_authenticated",
     403: "forbidden",
     404: "not_found",
@@ -106,11 +106,31 @@ async def handle_validation_error(_request: Request, exc: Exception) -> JSONResp
     return error_response(422, "validation_error", errors)
 
 
-async def handle_http_error(_request: Request, exc: Exception) -> JSONResponse:
+def allowed_methods(request: Request) -> str:
+    """Every method some route answers at this path (Starlette names only the first route's)."""
+    allowed = [
+        method
+        for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL
+            for route in request.app.router.routes
+        )
+    ]
+    return ", ".join(allowed)
+
+
+async def handle_http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400:
+        # FastAPI's 400 is a body it could not decode (not UTF-8, say): to a client that is
+        # a malformed body like any other, so it gets the same 422 as malformed JSON.
+        error = {"type": "json_invalid", "loc": ["body"], "msg": str(exc.detail)}
+        return error_response(422, "validation_error", [error])
     code = HTTP_CODES.get(exc.status_code, "error")
     detail = "request body too large" if exc.status_code == 413 else exc.detail
     headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = allowed_methods(request)
     if exc.status_code == 401:
         headers.setdefault("WWW-Authenticate", "Bearer")
     return error_response(exc.status_code, code, detail, headers or None)
@@ -250,6 +270,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # /docs is served below with Swagger UI's assets from a package, so it needs no internet.
         docs_url=None,
         swagger_ui_oauth2_redirect_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
 

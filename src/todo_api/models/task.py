@@ -8,7 +8,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel, col
 
-from todo_api.db import UTCDateTime, as_utc, utcnow
+from todo_api.db import UTCDateTime, utcnow
+from todo_api.schemas.types import UTCInstant
 
 
 class TaskStatus(StrEnum):
@@ -51,17 +52,12 @@ class TaskBase(SQLModel):
     description: str | None = Field(default=None, max_length=5000)
     status: TaskStatus = Field(default=TaskStatus.todo, sa_type=String(16))
     priority: TaskPriority = Field(default=TaskPriority.medium, sa_type=PriorityType)
-    due_date: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    due_date: UTCInstant | None = Field(default=None, sa_type=UTCDateTime)
 
     @field_validator("title", mode="before")
     @classmethod
     def _strip_title(cls, value: Any) -> Any:
         return value.strip() if isinstance(value, str) else value
-
-    @field_validator("due_date", mode="after")
-    @classmethod
-    def _due_date_in_utc(cls, value: datetime | None) -> datetime | None:
-        return None if value is None else as_utc(value)
 
 
 # Moves on every UPDATE (the ORM's version counter): the ETag comes from it, and each UPDATE is

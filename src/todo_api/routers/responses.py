@@ -12,7 +12,7 @@ _DESCRIPTIONS = {
     409: "Conflict (`user_exists`)",
     412: "If-Match does not match the task's current ETag (`precondition_failed`); nothing changed",
     413: "Request body too large (`payload_too_large`)",
-    422: "Validation failed (`validation_error`, or `idempotency_key_reused`)",
+    422: "Validation failed (`validation_error`)",
     429: "Too many attempts (`rate_limited`); see `Retry-After`",
     503: "Service unavailable",
 }

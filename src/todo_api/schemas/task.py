@@ -3,9 +3,10 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.json_schema import SkipJsonSchema
 
-from todo_api.db import as_utc
 from todo_api.models.task import TaskBase, TaskPriority, TaskStatus
+from todo_api.schemas.types import UTCInstant
 
 Title = Annotated[str, Field(min_length=1, max_length=200)]
 Description = Annotated[str, Field(max_length=5000)]
@@ -23,11 +24,12 @@ class TaskUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    title: Title | None = None
+    # Leaving a field out keeps it; null is refused for these three, hence not in the schema.
+    title: Title | SkipJsonSchema[None] = None
     description: Description | None = None
-    status: TaskStatus | None = None
-    priority: TaskPriority | None = None
-    due_date: datetime | None = None
+    status: TaskStatus | SkipJsonSchema[None] = None
+    priority: TaskPriority | SkipJsonSchema[None] = None
+    due_date: UTCInstant | None = None
 
     @field_validator("title", "status", "priority", mode="before")
     @classmethod
@@ -35,11 +37,6 @@ class TaskUpdate(BaseModel):
         if value is None:
             raise ValueError("may not be null")
         return value.strip() if isinstance(value, str) else value
-
-    @field_validator("due_date", mode="after")
-    @classmethod
-    def _due_date_in_utc(cls, value: datetime | None) -> datetime | None:
-        return None if value is None else as_utc(value)
 
 
 class TaskPublic(BaseModel):
@@ -78,19 +75,14 @@ class TaskListParams(BaseModel):
     limit: int = Field(default=20, ge=1, le=100)
     status_filter: TaskStatus | None = None
     priority: TaskPriority | None = None
-    q: str | None = Field(default=None, min_length=1, max_length=200)
+    q: str | None = Field(default=None, max_length=200, description="Search titles and descriptions.")
     sort: TaskSort = TaskSort.created_at_desc
-    due_after: datetime | None = Field(default=None, description="Only tasks due at or after this instant.")
-    due_before: datetime | None = Field(default=None, description="Only tasks due before this instant.")
+    due_after: UTCInstant | None = Field(default=None, description="Only tasks due at or after this instant.")
+    due_before: UTCInstant | None = Field(default=None, description="Only tasks due before this instant.")
     overdue: bool | None = Field(
         default=None,
         description="true: due in the past and not completed; false: every other task.",
     )
-
-    @field_validator("due_after", "due_before", mode="after")
-    @classmethod
-    def _in_utc(cls, value: datetime | None) -> datetime | None:
-        return None if value is None else as_utc(value)
 
     @field_validator("q", mode="before")
     @classmethod

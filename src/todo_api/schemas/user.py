@@ -1,9 +1,10 @@
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from todo_api.models.user import USERNAME_PATTERN
+from todo_api.schemas.types import Email
 
 Password = Annotated[str, Field(min_length=8, max_length=128)]
 
@@ -12,13 +13,8 @@ class UserCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     username: str = Field(min_length=3, max_length=32, pattern=USERNAME_PATTERN, examples=["alice"])
-    email: Annotated[EmailStr, AfterValidator(str.lower)] = Field(examples=["alice@example.com"])
+    email: Email = Field(examples=["alice@example.com"])
     password: Password = Field(examples=["correct horse battery staple"])
-
-    @field_validator("email", mode="before")
-    @classmethod
-    def _strip_email(cls, value: Any) -> Any:
-        return value.strip() if isinstance(value, str) else value
 
 
 class UserPublic(BaseModel):
