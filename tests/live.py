@@ -50,9 +50,7 @@ def _wait_until_live(process: "subprocess.Popen[bytes]", base_url: str, *logs: P
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 code = process.returncode
-                raise LiveServerError(
-                    f"todo-api exited with {code} during start-up; output:\n{_tail(*logs)}"
-                )
+                raise LiveServerError(f"todo-api exited with {code} during start-up; output:\n{_tail(*logs)}")
             try:
                 if client.get("/health/live").status_code == 200:
                     return
