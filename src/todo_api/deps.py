@@ -1,4 +1,8 @@
-"""The dependencies handlers declare, each once, as Annotated aliases."""
+"""The dependencies handlers declare, each once, as Annotated aliases.
+
+Every provider is `async def`, trivial as most are: FastAPI runs a plain `def` dependency in its
+thread pool, a trip to another thread per dependency per request.
+"""
 
 from collections.abc import AsyncIterator
 from typing import Annotated
@@ -28,27 +32,27 @@ _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/auth/login", auto_error=False)
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_database(request: Request) -> Database:
+async def get_database(request: Request) -> Database:
     database: Database = request.app.state.database
     return database
 
 
-def get_password_hasher(request: Request) -> PasswordHasher:
+async def get_password_hasher(request: Request) -> PasswordHasher:
     hasher: PasswordHasher = request.app.state.password_hasher
     return hasher
 
 
-def get_rate_limits(request: Request) -> RateLimits:
+async def get_rate_limits(request: Request) -> RateLimits:
     rate_limits: RateLimits = request.app.state.rate_limits
     return rate_limits
 
 
-def get_client_address(request: Request) -> str:
+async def get_client_address(request: Request) -> str:
     """The client's address (behind a proxy, as uvicorn reads it from trusted forwarding headers)."""
     return request.client.host if request.client else "unknown"
 
@@ -78,7 +82,7 @@ async def get_session(request: Request, database: DatabaseDep) -> AsyncIterator[
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
-def get_auth_service(
+async def get_auth_service(
     session: SessionDep, hasher: PasswordHasherDep, rate_limits: RateLimitsDep, settings: SettingsDep
 ) -> AuthService:
     return AuthService(
@@ -86,11 +90,11 @@ def get_auth_service(
     )
 
 
-def get_task_service(session: SessionDep) -> TaskService:
+async def get_task_service(session: SessionDep) -> TaskService:
     return TaskService(TaskRepository(session), IdempotencyKeyRepository(session))
 
 
-def get_health_service(database: DatabaseDep, settings: SettingsDep) -> HealthService:
+async def get_health_service(database: DatabaseDep, settings: SettingsDep) -> HealthService:
     return HealthService(database, settings.health_timeout_seconds)
 
 

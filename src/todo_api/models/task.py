@@ -86,10 +86,6 @@ class Task(TaskBase, table=True):
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     version: int = Field(default=1, sa_column=_version)
 
-    @property
-    def is_completed(self) -> bool:
-        return self.status == TaskStatus.completed
-
 
 # Titles sort case-insensitively ("apple" before "Banana"), so their index is on lower(title).
 Index("ix_tasks_owner_title", col(Task.owner_id), func.lower(col(Task.title)), col(Task.id))

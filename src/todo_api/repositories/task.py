@@ -76,17 +76,23 @@ class TaskRepository:
                 col(Task.title).icontains(params.q, autoescape=True)
                 | col(Task.description).icontains(params.q, autoescape=True)
             )
+        count = select(func.count()).select_from(Task).where(*conditions)
+        # The page and the total in one statement (one round trip, one snapshot). The count is an
+        # uncorrelated subquery, evaluated once, not per row.
         page = (
-            select(Task)
+            select(Task, count.correlate(None).scalar_subquery().label("total"))
             .where(*conditions)
             .order_by(*_order_by(params.sort))
             .offset(params.skip)
             .limit(params.limit)
         )
-        items = (await self.session.exec(page)).all()
-        count = select(func.count()).select_from(Task).where(*conditions)
-        total = (await self.session.exec(count)).one()
-        return items, total
+        rows = (await self.session.exec(page)).all()
+        if rows:
+            return [task for task, _ in rows], rows[0][1]
+        if params.skip == 0:
+            return [], 0
+        # A page past the end has no row to carry the total.
+        return [], (await self.session.exec(count)).one()
 
     async def delete(self, task: Task) -> None:
         await self.session.delete(task)

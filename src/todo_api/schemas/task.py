@@ -2,7 +2,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from todo_api.models.task import TaskBase, TaskPriority, TaskStatus
@@ -48,11 +48,16 @@ class TaskPublic(BaseModel):
     status: TaskStatus
     priority: TaskPriority
     due_date: datetime | None
-    is_completed: bool
     completed_at: datetime | None
     created_at: datetime
     updated_at: datetime
     owner_id: int
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def is_completed(self) -> bool:
+        """`status == "completed"`."""
+        return self.status is TaskStatus.completed
 
 
 class TaskSort(StrEnum):
