@@ -59,8 +59,10 @@ class Settings(BaseSettings):
     # How many hashes may run at once; each holds a thread and argon2_memory_kib of memory.
     password_hash_concurrency: int = Field(default=2, ge=1, le=64)
 
-    db_pool_size: int = Field(default=10, ge=1)
-    db_max_overflow: int = Field(default=10, ge=0)
+    # Unset: 10 + 10 on PostgreSQL; 2 + 0 on SQLite, where one writer works at a time anyway and
+    # every connection is a thread of aiosqlite's competing for the GIL (more made it slower).
+    db_pool_size: int | None = Field(default=None, ge=1)
+    db_max_overflow: int | None = Field(default=None, ge=0)
     sqlite_busy_timeout_ms: int = Field(default=15_000, ge=0)
     health_timeout_seconds: float = Field(default=2.0, gt=0)
 
@@ -119,6 +121,18 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def pool_size(self) -> int:
+        if self.db_pool_size is not None:
+            return self.db_pool_size
+        return 2 if self.is_sqlite else 10
+
+    @property
+    def pool_max_overflow(self) -> int:
+        if self.db_max_overflow is not None:
+            return self.db_max_overflow
+        return 0 if self.is_sqlite else 10
 
 
 class ConfigurationError(Exception):

@@ -83,13 +83,18 @@ def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
 
 def create_engine(settings: Settings) -> AsyncEngine:
     if settings.is_sqlite:
-        engine = create_async_engine(settings.database_url, module=sqlite_driver.dbapi())
+        engine = create_async_engine(
+            settings.database_url,
+            module=sqlite_driver.dbapi(),
+            pool_size=settings.pool_size,
+            max_overflow=settings.pool_max_overflow,
+        )
         _configure_sqlite(engine, settings.sqlite_busy_timeout_ms)
         return engine
     return create_async_engine(
         settings.database_url,
-        pool_size=settings.db_pool_size,
-        max_overflow=settings.db_max_overflow,
+        pool_size=settings.pool_size,
+        max_overflow=settings.pool_max_overflow,
         pool_pre_ping=True,
     )
 

@@ -5,10 +5,12 @@ thread pool, a trip to another thread per dependency per request.
 """
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from todo_api.config import Settings
@@ -67,6 +69,18 @@ ClientAddress = Annotated[str, Depends(get_client_address)]
 async def get_session(request: Request, database: DatabaseDep) -> AsyncIterator[AsyncSession]:
     """One transaction per request: committed before the response is sent, rolled back on error."""
     factory = database.read_session if request.method in _READ_METHODS else database.write_session
+    async with _unit_of_work(factory) as session:
+        yield session
+
+
+async def get_read_session(database: DatabaseDep) -> AsyncIterator[AsyncSession]:
+    """A request that mostly reads, and must not hold SQLite's write lock while it thinks."""
+    async with _unit_of_work(database.read_session) as session:
+        yield session
+
+
+@asynccontextmanager
+async def _unit_of_work(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
     async with factory() as session:
         try:
             yield session
@@ -80,11 +94,24 @@ async def get_session(request: Request, database: DatabaseDep) -> AsyncIterator[
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session, scope="function")]
 
 
 async def get_auth_service(
     session: SessionDep, hasher: PasswordHasherDep, rate_limits: RateLimitsDep, settings: SettingsDep
 ) -> AuthService:
+    return AuthService(
+        UserRepository(session), RefreshTokenRepository(session), hasher, rate_limits, settings
+    )
+
+
+async def get_login_service(
+    session: ReadSessionDep, hasher: PasswordHasherDep, rate_limits: RateLimitsDep, settings: SettingsDep
+) -> AuthService:
+    # A login reads the user, then spends tens of milliseconds verifying the password. In a write
+    # session SQLite's write lock would be held all that while, and every other writer would wait.
+    # In a read session its two small writes (a refresh token, perhaps a re-hashed password)
+    # commit on their own on SQLite; on PostgreSQL the session is a transaction like any other.
     return AuthService(
         UserRepository(session), RefreshTokenRepository(session), hasher, rate_limits, settings
     )
@@ -100,6 +127,7 @@ async def get_health_service(database: DatabaseDep, settings: SettingsDep) -> He
 
 HealthServiceDep = Annotated[HealthService, Depends(get_health_service)]
 AuthServiceDep = Annotated[AuthService, Depends(get_auth_service)]
+LoginServiceDep = Annotated[AuthService, Depends(get_login_service)]
 TaskServiceDep = Annotated[TaskService, Depends(get_task_service)]
 
 
