@@ -5,8 +5,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from alembic import command as alembic_command
-from alembic.config import Config as AlembicConfig
 from sqlalchemy import DateTime, MetaData, event, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
@@ -131,6 +129,10 @@ def find_alembic_ini() -> Path:
 
 def upgrade_database(database_url: str) -> None:
     """Apply every Alembic migration up to head. Blocking: call it from a thread inside a loop."""
+    # Imported here: Alembic costs most of a second and some memory, and serving never needs it.
+    from alembic import command as alembic_command  # noqa: PLC0415
+    from alembic.config import Config as AlembicConfig  # noqa: PLC0415
+
     config = AlembicConfig(str(find_alembic_ini()))
     config.attributes["database_url"] = database_url
     config.attributes["skip_logging_config"] = True
