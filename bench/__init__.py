@@ -1,0 +1,1 @@
+"""Benchmark harness for todo-api: `uv run python -m bench --help`."""

@@ -1,0 +1,177 @@
+"""Users and tasks for the run: through the public API, or rows inserted directly for the big user."""
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any, TypeVar
+
+import httpx
+from sqlalchemy import Column, DateTime, Integer, MetaData, SmallInteger, String, Table, insert, text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from bench.errors import HarnessError
+
+PASSWORD = "bench-password-0123"  # noqa: S105 - a throwaway account on a throwaway database
+STATUSES = ("todo", "in_progress", "completed")
+PRIORITIES = ("low", "medium", "high")
+WORDS = ("Write", "Review", "Plan", "Call", "Fix", "Ship", "Read", "Clean", "Buy", "Book", "Test", "Draft")
+INSERT_CHUNK = 2_000
+T = TypeVar("T")
+
+
+@dataclass
+class BenchUser:
+    username: str
+    password: str
+    token: str
+    task_ids: list[int]
+
+
+# Below uvicorn's 5 s keep-alive timeout: the client drops an idle connection before the server does,
+# rather than racing it (a POST sent as the server closes fails with ReadError and is not retried).
+KEEPALIVE_EXPIRY_SECONDS = 2.0
+
+
+def client(base_url: str, connections: int = 64) -> httpx.AsyncClient:
+    limits = httpx.Limits(
+        max_connections=connections,
+        max_keepalive_connections=connections,
+        keepalive_expiry=KEEPALIVE_EXPIRY_SECONDS,
+    )
+    return httpx.AsyncClient(base_url=base_url, timeout=60.0, limits=limits)
+
+
+def expect(response: httpx.Response, status: int, what: str) -> httpx.Response:
+    if response.status_code != status:
+        raise HarnessError(f"{what}: expected {status}, got {response.status_code}: {response.text[:300]}")
+    return response
+
+
+async def create_user(http: httpx.AsyncClient, username: str, password: str = PASSWORD) -> BenchUser:
+    """Register and log in; the user with a bearer token and no tasks yet."""
+    body = {"username": username, "email": f"{username}@bench.example.com", "password": password}
+    expect(await http.post("/auth/register", json=body), 201, f"register {username}")
+    response = await http.post("/auth/login", data={"username": username, "password": password})
+    token = expect(response, 200, f"login {username}").json()["access_token"]
+    return BenchUser(username, password, token, [])
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def task_body(number: int, salt: int = 0) -> dict[str, Any]:
+    """The `number`-th task of a user: statuses, priorities, due dates and titles all vary."""
+    due = datetime.now(UTC) + timedelta(days=number % 60 - 20, hours=salt)
+    return {
+        "title": f"{WORDS[(number + salt) % len(WORDS)]} item {number} of batch {salt}",
+        "description": None if number % 2 else f"Details for item {number}",
+        "status": STATUSES[number % 3],
+        "priority": PRIORITIES[(number // 3 + salt) % 3],
+        "due_date": None if number % 4 == 0 else due.isoformat(),
+    }
+
+
+async def bounded(limit: int, jobs: Sequence[Callable[[], Awaitable[T]]]) -> list[T]:
+    """Run the jobs concurrently, at most `limit` at a time, results in order."""
+    semaphore = asyncio.Semaphore(limit)
+
+    async def run(job: Callable[[], Awaitable[T]]) -> T:
+        async with semaphore:
+            return await job()
+
+    return await asyncio.gather(*(run(job) for job in jobs))
+
+
+async def create_task(http: httpx.AsyncClient, user: BenchUser, number: int, salt: int) -> None:
+    response = await http.post("/tasks", json=task_body(number, salt), headers=auth(user.token))
+    user.task_ids.append(expect(response, 201, f"create a task for {user.username}").json()["id"])
+
+
+async def create_tasks(users: list[BenchUser], count: int, http: httpx.AsyncClient, limit: int) -> None:
+    """`count` tasks for each user, at most `limit` requests at a time."""
+    jobs = [
+        partial(create_task, http, user, number, salt)
+        for number in range(count)
+        for salt, user in enumerate(users)
+    ]
+    await bounded(limit, jobs)
+
+
+@dataclass
+class Seeded:
+    users: list[BenchUser]  # with their tasks: list, filtered list, get and patch run as them
+    creators: list[BenchUser]  # as many more, for create, so that it never grows the others' lists
+    seconds: float
+
+
+async def seed(base_url: str, users: int, tasks_per_user: int, concurrency: int) -> Seeded:
+    """`users` users with `tasks_per_user` tasks each, and `users` creators, all through the public API."""
+    began = time.monotonic()
+    async with client(base_url, concurrency) as http:
+        names = [f"bench_user_{index:02d}" for index in range(users)]
+        names += [f"bench_creator_{index:02d}" for index in range(users)]
+        created = await bounded(concurrency, [partial(create_user, http, name) for name in names])
+        await create_tasks(created[:users], tasks_per_user, http, concurrency)
+    return Seeded(created[:users], created[users:], time.monotonic() - began)
+
+
+TASKS = Table(
+    "tasks",
+    MetaData(),
+    # The columns of migrations/versions (0001 and 0003); priority is stored as its rank 1..3.
+    Column("id", Integer, primary_key=True),
+    Column("owner_id", Integer, nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("description", String(5000)),
+    Column("status", String(16), nullable=False),
+    Column("priority", SmallInteger, nullable=False),
+    Column("due_date", DateTime(timezone=True)),
+    Column("completed_at", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("version", Integer, nullable=False),
+)
+
+
+def task_row(owner_id: int, number: int, created_at: datetime) -> dict[str, Any]:
+    """A row as the API would store `task_body(number)`, created at `created_at` (UTC)."""
+    body = task_body(number)
+    due = body["due_date"]
+    return {
+        "owner_id": owner_id,
+        "title": body["title"],
+        "description": body["description"],
+        "status": body["status"],
+        "priority": PRIORITIES.index(body["priority"]) + 1,
+        "due_date": None if due is None else datetime.fromisoformat(due),
+        "completed_at": created_at if body["status"] == "completed" else None,
+        "created_at": created_at,
+        "updated_at": created_at,
+        "version": 1,
+    }
+
+
+async def insert_tasks(database_url: str, owner_id: int, count: int) -> None:
+    """`count` task rows for `owner_id`, inserted with SQL through the service's DATABASE_URL.
+
+    They are older than the tasks made through the API (one a second, ending an hour ago), so the
+    newest page stays the same; PostgreSQL's statistics are refreshed (ANALYZE, as autovacuum would
+    within a minute), SQLite has none to refresh.
+    """
+    engine = create_async_engine(database_url)
+    start = datetime.now(UTC) - timedelta(hours=1, seconds=count)
+    rows = [task_row(owner_id, number, start + timedelta(seconds=number)) for number in range(count)]
+    try:
+        async with engine.begin() as connection:
+            for offset in range(0, count, INSERT_CHUNK):
+                await connection.execute(insert(TASKS), rows[offset : offset + INSERT_CHUNK])
+        if engine.dialect.name == "postgresql":
+            async with engine.connect() as connection:
+                await connection.execute(text("ANALYZE tasks"))
+                await connection.commit()
+    finally:
+        await engine.dispose()
