@@ -1,7 +1,11 @@
 """Refresh tokens, logout, password changes, account deletion, rate limits and response headers."""
 
 import asyncio
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -17,7 +21,7 @@ from todo_api.config import Settings
 from todo_api.db import utcnow
 from todo_api.main import create_app
 from todo_api.models import RefreshToken, Task, User
-from todo_api.security import PasswordHasher
+from todo_api.security import PasswordHasher, hash_refresh_token
 
 
 async def login_tokens(users: UserFactory, user: SignedInUser, password: str = PASSWORD) -> dict[str, Any]:
@@ -370,3 +374,30 @@ async def test_a_login_upgrades_a_hash_made_with_older_parameters(app: FastAPI, 
     assert upgraded.password_hash != weak
     assert not app.state.password_hasher.needs_rehash(upgraded.password_hash)
     assert (await users.login(user.username)).status_code == 200
+
+
+async def test_the_purge_command_deletes_only_expired_refresh_tokens(
+    app: FastAPI, users: UserFactory, client: httpx.AsyncClient, database_url: str
+) -> None:
+    user = await users.create()
+    expired = (await login_tokens(users, user))["refresh_token"]
+    valid = (await login_tokens(users, user))["refresh_token"]
+    async with app.state.database.write_session() as session, session.begin():
+        await session.exec(
+            update(RefreshToken)
+            .where(RefreshToken.token_hash == hash_refresh_token(expired))  # type: ignore[arg-type]
+            .values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "todo_api", "purge-refresh-tokens"],
+        env={**os.environ, "DATABASE_URL": database_url, "LOG_FORMAT": "json"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert '"purged": 1' in result.stdout
+    assert (await client.post("/auth/refresh", json={"refresh_token": valid})).status_code == 200
+    assert (await client.post("/auth/refresh", json={"refresh_token": expired})).status_code == 401

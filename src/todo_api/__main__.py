@@ -6,7 +6,7 @@ import contextlib
 import os
 import sys
 import tempfile
-from collections.abc import Generator
+from collections.abc import Awaitable, Callable, Generator
 from typing import Any
 
 import structlog
@@ -16,16 +16,17 @@ from todo_api.config import ConfigurationError, Settings, load_settings
 from todo_api.db import Database, create_engine, upgrade_database
 from todo_api.observability import configure_logging
 from todo_api.repositories.idempotency_key import IdempotencyKeyRepository
-from todo_api.repositories.task import TaskRepository
-from todo_api.services.task import TaskService
+from todo_api.repositories.refresh_token import RefreshTokenRepository
+from todo_api.services.maintenance import MaintenanceService
 
 
-async def purge_idempotency_keys(settings: Settings) -> int:
+async def purge(settings: Settings, what: Callable[[MaintenanceService], Awaitable[int]]) -> int:
+    """Run one purge in its own transaction; how many rows went."""
     database = Database(create_engine(settings))
     try:
         async with database.write_session() as session, session.begin():
-            service = TaskService(TaskRepository(session), IdempotencyKeyRepository(session))
-            return await service.purge_idempotency_keys()
+            service = MaintenanceService(IdempotencyKeyRepository(session), RefreshTokenRepository(session))
+            return await what(service)
     finally:
         await database.dispose()
 
@@ -36,9 +37,10 @@ def main(argv: list[str] | None = None) -> int:
         "command",
         nargs="?",
         default="serve",
-        choices=["serve", "migrate", "purge-idempotency"],
+        choices=["serve", "migrate", "purge-idempotency", "purge-refresh-tokens"],
         help="serve (default): migrate if AUTO_MIGRATE, then serve; migrate: upgrade to head and exit; "
-        "purge-idempotency: delete idempotency keys older than 24 hours and exit",
+        "purge-idempotency: delete idempotency keys older than 24 hours; "
+        "purge-refresh-tokens: delete refresh tokens past their expiry",
     )
     args = parser.parse_args(argv)
     try:
@@ -55,8 +57,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "migrate":
         return 0
     if args.command == "purge-idempotency":
-        purged = asyncio.run(purge_idempotency_keys(settings))
+        purged = asyncio.run(purge(settings, MaintenanceService.purge_idempotency_keys))
         log.info("purged idempotency keys older than 24 hours", purged=purged)
+        return 0
+    if args.command == "purge-refresh-tokens":
+        purged = asyncio.run(purge(settings, MaintenanceService.purge_expired_refresh_tokens))
+        log.info("purged refresh tokens past their expiry", purged=purged)
         return 0
     serve(settings)
     return 0

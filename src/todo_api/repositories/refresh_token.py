@@ -1,6 +1,6 @@
 from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -28,6 +28,12 @@ class RefreshTokenRepository:
             .where(col(RefreshToken.family_id) == family_id, col(RefreshToken.revoked_at).is_(None))
             .values(revoked_at=now)
         )
+
+    async def delete_expired(self, now: datetime) -> int:
+        """Delete every token past its expiry; how many went."""
+        statement = delete(RefreshToken).where(col(RefreshToken.expires_at) < now)
+        result = await self.session.exec(statement)
+        return int(result.rowcount)
 
     async def revoke_all_for_user(self, user_id: int, now: datetime) -> None:
         await self.session.exec(

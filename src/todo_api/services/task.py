@@ -99,10 +99,6 @@ class TaskService:
         task = await self._get_for_write(owner, task_id, if_match)
         await self.tasks.delete(task)
 
-    async def purge_idempotency_keys(self) -> int:
-        """Forget idempotency keys older than the replay window; how many went."""
-        return await self.idempotency_keys.delete_older_than(utcnow() - IDEMPOTENCY_WINDOW)
-
     async def _insert(self, owner: User, task_in: TaskCreate) -> TaskCreated:
         assert owner.id is not None
         now = utcnow()
