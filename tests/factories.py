@@ -7,6 +7,21 @@ from typing import Any
 import httpx
 
 _sequence = itertools.count(1)
+# The contract's sort keys and priority ranks (shared/API.md), spelled out rather than taken from the
+# service's code, so that a key the service forgets still fails a test.
+SORT_KEYS = (
+    "created_at",
+    "-created_at",
+    "updated_at",
+    "-updated_at",
+    "due_date",
+    "-due_date",
+    "priority",
+    "-priority",
+    "title",
+    "-title",
+)
+PRIORITY_RANK = {"low": 1, "medium": 2, "high": 3}
 PASSWORD = "correct-horse-battery"
 
 

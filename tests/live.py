@@ -74,6 +74,18 @@ def _stop(process: "subprocess.Popen[bytes]") -> None:
         process.wait(timeout=STOP_TIMEOUT_SECONDS)
 
 
+def run_command(*args: str, database_url: str) -> "subprocess.CompletedProcess[str]":
+    """Run `todo-api ARGS` to completion against `database_url`, with JSON logs on stdout."""
+    return subprocess.run(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-m", "todo_api", *args],
+        env={**os.environ, **LOCAL_ONLY, "DATABASE_URL": database_url, "LOG_FORMAT": "json"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
 @contextmanager
 def live_server(tmp_path: Path, **env: str) -> Iterator[str]:
     """Run `todo-api` on a fresh database in `tmp_path`; yield its base URL, e.g. http://127.0.0.1:41234.

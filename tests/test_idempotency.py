@@ -1,9 +1,6 @@
 """Idempotency-Key on POST /tasks: a retry replays the first answer and creates nothing."""
 
 import asyncio
-import os
-import subprocess
-import sys
 from datetime import timedelta
 
 import httpx
@@ -13,6 +10,7 @@ from sqlalchemy import update
 from sqlmodel import func, select
 
 from tests.factories import SignedInUser, UserFactory
+from tests.live import run_command
 from todo_api.db import utcnow
 from todo_api.models import IdempotencyKey
 
@@ -142,15 +140,7 @@ async def test_the_purge_command_deletes_only_expired_keys(
             .where(IdempotencyKey.key == "stale")  # type: ignore[arg-type]
             .values(created_at=utcnow() - timedelta(days=2))
         )
-    result = await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "todo_api", "purge-idempotency"],
-        env={**os.environ, "DATABASE_URL": database_url, "LOG_FORMAT": "json"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = await asyncio.to_thread(run_command, "purge-idempotency", database_url=database_url)
     assert result.returncode == 0, result.stderr
     assert '"purged": 1' in result.stdout
     async with app.state.database.read_session() as session:

@@ -1,9 +1,6 @@
 """Refresh tokens, logout, password changes, account deletion, rate limits and response headers."""
 
 import asyncio
-import os
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -17,6 +14,7 @@ from sqlmodel import func, select
 
 from tests.conftest import make_settings
 from tests.factories import PASSWORD, SignedInUser, UserFactory, create_task
+from tests.live import run_command
 from todo_api.config import Settings
 from todo_api.db import utcnow
 from todo_api.main import create_app
@@ -388,15 +386,7 @@ async def test_the_purge_command_deletes_only_expired_refresh_tokens(
             .where(RefreshToken.token_hash == hash_refresh_token(expired))  # type: ignore[arg-type]
             .values(expires_at=utcnow() - timedelta(seconds=1))
         )
-    result = await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "todo_api", "purge-refresh-tokens"],
-        env={**os.environ, "DATABASE_URL": database_url, "LOG_FORMAT": "json"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = await asyncio.to_thread(run_command, "purge-refresh-tokens", database_url=database_url)
     assert result.returncode == 0, result.stderr
     assert '"purged": 1' in result.stdout
     assert (await client.post("/auth/refresh", json={"refresh_token": valid})).status_code == 200

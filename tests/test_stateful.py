@@ -55,7 +55,7 @@ from hypothesis.stateful import (
 )
 
 from tests.conftest import empty_database, make_settings, postgres_admin_url
-from tests.factories import SignedInUser, UserFactory
+from tests.factories import PRIORITY_RANK, SORT_KEYS, SignedInUser, UserFactory
 from todo_api.main import create_app
 
 Body = dict[str, Any]
@@ -63,19 +63,6 @@ Body = dict[str, Any]
 USERS = ("alice", "bob")
 STATUSES = ("todo", "in_progress", "completed")
 PRIORITIES = ("low", "medium", "high")
-PRIORITY_RANK = {"low": 1, "medium": 2, "high": 3}
-SORT_KEYS = (
-    "created_at",
-    "-created_at",
-    "updated_at",
-    "-updated_at",
-    "due_date",
-    "-due_date",
-    "priority",
-    "-priority",
-    "title",
-    "-title",
-)
 DEFAULT_SORT = "-created_at"
 INVARIANT_SORTS: tuple[str | None, ...] = (None, *SORT_KEYS)  # None: no sort parameter
 MAX_TITLE = 200

@@ -7,22 +7,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.factories import SignedInUser, UserFactory, create_task
+from tests.factories import PRIORITY_RANK, SORT_KEYS, SignedInUser, UserFactory, create_task
 
 PAGE_KEYS = {"items", "total", "skip", "limit", "page", "page_size", "pages"}
-PRIORITY_RANK = {"low": 1, "medium": 2, "high": 3}
-SORT_KEYS = [
-    "created_at",
-    "-created_at",
-    "updated_at",
-    "-updated_at",
-    "due_date",
-    "-due_date",
-    "priority",
-    "-priority",
-    "title",
-    "-title",
-]
 
 # Thirteen tasks with deliberate ties: equal titles up to case, repeated priorities, several equal
 # due dates and four without one. Titles are plain letters so every database collation agrees.

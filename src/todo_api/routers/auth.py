@@ -4,13 +4,12 @@ from fastapi import APIRouter, Depends, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 
 from todo_api.deps import AuthServiceDep, ClientAddress, CurrentUser, LoginServiceDep
-from todo_api.routers.responses import errors
+from todo_api.routers.responses import NO_STORE, errors
 from todo_api.schemas.user import PasswordChange, RefreshRequest, Token, UserCreate, UserPublic
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 LoginForm = Annotated[OAuth2PasswordRequestForm, Depends()]
-NO_STORE = {"Cache-Control": "no-store"}
 
 
 @router.post(

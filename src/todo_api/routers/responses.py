@@ -4,6 +4,9 @@ from typing import Any
 
 from todo_api.schemas.error import ErrorResponse, ValidationErrorResponse
 
+# Responses that hold tokens or tasks must not be kept by caches.
+NO_STORE = {"Cache-Control": "no-store"}
+
 _DESCRIPTIONS = {
     400: "Bad request",
     401: "Missing, invalid or expired credentials (`not_authenticated`, `invalid_token`, `token_expired`, "

@@ -5,7 +5,7 @@ from fastapi import APIRouter, Header, Path, Query, Response, status
 from todo_api.deps import CurrentUser, TaskServiceDep
 from todo_api.etag import if_none_match_hits, task_etag
 from todo_api.models import Task
-from todo_api.routers.responses import errors
+from todo_api.routers.responses import NO_STORE, errors
 from todo_api.schemas.error import ErrorResponse, ValidationErrorResponse
 from todo_api.schemas.task import TaskCreate, TaskListParams, TaskPage, TaskPublic, TaskUpdate
 
@@ -35,7 +35,6 @@ IdempotencyKey = Annotated[
     ),
 ]
 
-NO_STORE = {"Cache-Control": "no-store"}
 ETAG_HEADER = {
     "ETag": {
         "description": "The task's version, for If-Match and If-None-Match.",
