@@ -2,10 +2,11 @@
 
 import asyncio
 from logging.config import fileConfig
+from typing import Any
 
 from alembic import context
-from sqlalchemy import Connection, pool, text
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy import Connection, event, pool, text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 import todo_api.models  # noqa: F401 - registers every table on the metadata
 from todo_api.config import get_settings
@@ -50,8 +51,27 @@ def do_run_migrations(connection: Connection) -> None:
         context.run_migrations()
 
 
+def _transactional_ddl_on_sqlite(engine: AsyncEngine) -> None:
+    """Make each migration run all or nothing on SQLite too.
+
+    Python's sqlite3 begins transactions only before INSERT/UPDATE/DELETE, so a migration that
+    failed halfway would leave its earlier CREATE and ALTER statements applied. Here SQLAlchemy
+    begins the transaction itself (as its documentation for pysqlite describes).
+    """
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        connection.exec_driver_sql("BEGIN")
+
+
 async def run_migrations_online() -> None:
     engine = create_async_engine(database_url(), poolclass=pool.NullPool)
+    if engine.dialect.name == "sqlite":
+        _transactional_ddl_on_sqlite(engine)
     try:
         async with engine.connect() as connection:
             await connection.run_sync(do_run_migrations)

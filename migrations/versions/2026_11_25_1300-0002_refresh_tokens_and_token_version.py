@@ -42,5 +42,9 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("refresh_tokens")
+    # SQLite drops a column by rebuilding the table, and cannot reflect an index on an expression:
+    # the case-insensitive username index is made again by hand, or it would be lost.
+    op.drop_index("uq_users_username_lower", table_name="users")
     with op.batch_alter_table("users") as batch:
         batch.drop_column("token_version")
+    op.create_index("uq_users_username_lower", "users", [sa.text("lower(username)")], unique=True)

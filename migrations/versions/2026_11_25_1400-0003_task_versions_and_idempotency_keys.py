@@ -39,5 +39,9 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("idempotency_keys")
+    # SQLite drops a column by rebuilding the table, and cannot reflect an index on an expression:
+    # the title index is made again by hand, or it would be lost.
+    op.drop_index("ix_tasks_owner_title", table_name="tasks")
     with op.batch_alter_table("tasks") as batch:
         batch.drop_column("version")
+    op.create_index("ix_tasks_owner_title", "tasks", ["owner_id", sa.text("lower(title)"), "id"])
