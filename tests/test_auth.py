@@ -1,6 +1,9 @@
 import base64
+import hashlib
+import hmac
 import json
-from datetime import UTC, datetime, timedelta
+import time
+from typing import Any
 
 import httpx
 import jwt
@@ -12,6 +15,9 @@ from tests.conftest import TEST_SECRET_KEY
 from tests.factories import PASSWORD, UserFactory
 from todo_api.models import User
 
+OTHER_KEY = "another-secret-key-0123456789abcdef0123456789"
+_HMAC_DIGESTS = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}
+
 
 def assert_unauthorized(response: httpx.Response, code: str) -> None:
     assert response.status_code == 401, response.text
@@ -19,14 +25,44 @@ def assert_unauthorized(response: httpx.Response, code: str) -> None:
     assert response.json()["code"] == code
 
 
-def make_token(secret: str = TEST_SECRET_KEY, algorithm: str = "HS256", **claims: object) -> str:
-    now = datetime.now(UTC)
-    payload = {"sub": "1", "iat": now, "exp": now + timedelta(minutes=5), "jti": "x", **claims}
-    return jwt.encode(payload, secret, algorithm=algorithm)
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def b64(data: dict[str, object]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+def b64json(data: dict[str, Any]) -> str:
+    return b64url(json.dumps(data, separators=(",", ":")).encode())
+
+
+def token_parts(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The header and claims of a token the server issued, read without checking anything."""
+    header = jwt.get_unverified_header(token)
+    claims = jwt.decode(token, options={"verify_signature": False})
+    return header, claims
+
+
+def forge(
+    header: dict[str, Any],
+    claims: dict[str, Any],
+    *,
+    key: str = TEST_SECRET_KEY,
+    sign_with: str | None = None,
+) -> str:
+    """`header.claims`, HMAC-signed with `key` by `sign_with` (default: the header's alg); "none": unsigned.
+
+    Built by hand rather than by pyjwt, so that the header says exactly what the test wants it to say.
+    test_a_valid_token_forged_again_is_accepted shows that, left unchanged, its tokens are accepted.
+    """
+    algorithm = sign_with or header["alg"]
+    signing_input = f"{b64json(header)}.{b64json(claims)}"
+    signature = ""
+    if algorithm != "none":
+        digest = _HMAC_DIGESTS[algorithm]
+        signature = b64url(hmac.new(key.encode(), signing_input.encode(), digest).digest())
+    return f"{signing_input}.{signature}"
+
+
+async def get_me(client: httpx.AsyncClient, token: str) -> httpx.Response:
+    return await client.get("/auth/me", headers={"Authorization": f"Bearer {token}"})
 
 
 # Registration
@@ -141,6 +177,43 @@ async def test_wrong_password_and_unknown_user_get_the_same_answer(users: UserFa
     assert wrong.json()["detail"] == unknown.json()["detail"]
 
 
+class CountingArgon2:
+    """Passes everything to the real argon2 hasher; records the hash of each `verify` call."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.verified: list[str] = []
+
+    def verify(self, password_hash: str, password: str) -> bool:
+        self.verified.append(password_hash)
+        return bool(self.real.verify(password_hash, password))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
+async def test_an_unknown_user_costs_one_real_verification_like_a_wrong_password(
+    app: FastAPI, users: UserFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user = await users.create()
+    async with app.state.database.read_session() as session:
+        stored = await session.get(User, user.id)
+    assert stored is not None
+    argon2 = CountingArgon2(app.state.password_hasher._argon2)
+    monkeypatch.setattr(app.state.password_hasher, "_argon2", argon2)
+
+    assert_unauthorized(await users.login("nobody-here", "wrong-password"), "invalid_credentials")
+    assert len(argon2.verified) == 1
+    dummy = argon2.verified[0]
+
+    assert_unauthorized(await users.login(user.username, "wrong-password"), "invalid_credentials")
+    assert argon2.verified[1:] == [stored.password_hash]
+
+    # A real argon2id hash of the same cost as the users' ones: `$argon2id$v=..$m=..,t=..,p=..$salt$hash`.
+    assert dummy.split("$")[1:4] == stored.password_hash.split("$")[1:4]
+    assert dummy.split("$")[1] == "argon2id"
+
+
 async def test_login_form_needs_both_fields(client: httpx.AsyncClient) -> None:
     response = await client.post("/auth/login", data={"username": "x"})
     assert response.status_code == 422
@@ -181,60 +254,127 @@ async def test_malformed_token_is_invalid(client: httpx.AsyncClient, token: str)
     assert_unauthorized(response, "invalid_token")
 
 
-async def test_tampered_token_is_invalid(client: httpx.AsyncClient, users: UserFactory) -> None:
+# Forged tokens. Each one is a valid token of the server with exactly one thing changed, so that the
+# server has exactly one reason to refuse it: the test fails if that one rule is gone.
+
+
+async def test_a_valid_token_forged_again_is_accepted(client: httpx.AsyncClient, users: UserFactory) -> None:
+    """The control: `forge` itself makes tokens the server accepts, so the refusals below are real."""
     user = await users.create()
-    header, _payload, signature = user.token.split(".")
-    forged = b64({"sub": "999999", "iat": 1, "exp": 4102444800})
-    response = await client.get(
-        "/auth/me", headers={"Authorization": f"Bearer {header}.{forged}.{signature}"}
-    )
-    assert_unauthorized(response, "invalid_token")
+    header, claims = token_parts(user.token)
+    response = await get_me(client, forge(header, claims))
+    assert response.status_code == 200, response.text
+    assert response.json()["id"] == user.id
 
 
-async def test_alg_none_is_invalid(client: httpx.AsyncClient, users: UserFactory) -> None:
+async def test_a_tampered_signature_is_invalid(client: httpx.AsyncClient, users: UserFactory) -> None:
     user = await users.create()
-    now = int(datetime.now(UTC).timestamp())
-    unsigned = (
-        f"{b64({'alg': 'none', 'typ': 'JWT'})}.{b64({'sub': str(user.id), 'iat': now, 'exp': now + 60})}."
-    )
-    response = await client.get("/auth/me", headers={"Authorization": f"Bearer {unsigned}"})
-    assert_unauthorized(response, "invalid_token")
+    head, payload, signature = user.token.split(".")
+    # The first character: every bit of it is signature (the last one's low bits are only padding).
+    flipped = ("B" if signature[0] == "A" else "A") + signature[1:]
+    assert_unauthorized(await get_me(client, f"{head}.{payload}.{flipped}"), "invalid_token")
 
 
-@pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
-async def test_other_algorithm_is_invalid(client: httpx.AsyncClient, users: UserFactory) -> None:
+@pytest.mark.parametrize("change", ["exp_one_second_later", "sub_of_another_user", "payload_of_another_user"])
+async def test_a_changed_payload_under_the_old_signature_is_invalid(
+    client: httpx.AsyncClient, users: UserFactory, change: str
+) -> None:
+    user, other = await users.create(), await users.create()
+    head, _payload, signature = user.token.split(".")
+    _header, claims = token_parts(user.token)
+    if change == "exp_one_second_later":
+        payload = b64json({**claims, "exp": claims["exp"] + 1})
+    elif change == "sub_of_another_user":
+        payload = b64json({**claims, "sub": str(other.id)})
+    else:  # a genuine payload, spliced from another user's token
+        payload = other.token.split(".")[1]
+    assert_unauthorized(await get_me(client, f"{head}.{payload}.{signature}"), "invalid_token")
+
+
+async def test_a_token_signed_with_another_key_is_invalid(
+    client: httpx.AsyncClient, users: UserFactory
+) -> None:
     user = await users.create()
-    token = make_token(algorithm="HS512", sub=str(user.id))
-    response = await client.get("/auth/me", headers={"Authorization": f"Bearer {token}"})
-    assert_unauthorized(response, "invalid_token")
+    header, claims = token_parts(user.token)
+    assert_unauthorized(await get_me(client, forge(header, claims, key=OTHER_KEY)), "invalid_token")
 
 
-async def test_wrong_key_is_invalid(client: httpx.AsyncClient, users: UserFactory) -> None:
+@pytest.mark.parametrize(
+    ("alg", "sign_with"),
+    [
+        ("none", "none"),  # no signature at all
+        ("HS512", "HS512"),  # the right key, another HMAC
+        ("HS384", "HS384"),
+        ("RS256", "HS256"),  # algorithm confusion: the header lies about the signature
+    ],
+)
+async def test_only_hs256_is_accepted(
+    client: httpx.AsyncClient, users: UserFactory, alg: str, sign_with: str
+) -> None:
     user = await users.create()
-    token = make_token(secret="another-secret-key-0123456789abcdef", sub=str(user.id))
-    response = await client.get("/auth/me", headers={"Authorization": f"Bearer {token}"})
-    assert_unauthorized(response, "invalid_token")
+    header, claims = token_parts(user.token)
+    token = forge({**header, "alg": alg}, claims, sign_with=sign_with)
+    if alg == "none":
+        assert token.endswith(".")
+    assert_unauthorized(await get_me(client, token), "invalid_token")
+
+
+async def test_an_expired_token_is_token_expired(client: httpx.AsyncClient, users: UserFactory) -> None:
+    user = await users.create()
+    header, claims = token_parts(user.token)
+    # Well past the ~10 s of clock skew the server allows.
+    token = forge(header, {**claims, "exp": int(time.time()) - 120})
+    assert_unauthorized(await get_me(client, token), "token_expired")
 
 
 @pytest.mark.parametrize("missing", ["sub", "exp", "iat"])
-async def test_token_without_a_required_claim_is_invalid(
+async def test_a_token_without_a_required_claim_is_invalid(
     client: httpx.AsyncClient, users: UserFactory, missing: str
 ) -> None:
     user = await users.create()
-    now = datetime.now(UTC)
-    claims = {"sub": str(user.id), "iat": now, "exp": now + timedelta(minutes=5)}
+    header, claims = token_parts(user.token)
     del claims[missing]
-    token = jwt.encode(claims, TEST_SECRET_KEY, algorithm="HS256")
-    response = await client.get("/auth/me", headers={"Authorization": f"Bearer {token}"})
-    assert_unauthorized(response, "invalid_token")
+    assert_unauthorized(await get_me(client, forge(header, claims)), "invalid_token")
 
 
-async def test_expired_token_is_token_expired(client: httpx.AsyncClient, users: UserFactory) -> None:
+async def test_a_numeric_sub_is_invalid(client: httpx.AsyncClient, users: UserFactory) -> None:
     user = await users.create()
-    past = datetime.now(UTC) - timedelta(hours=1)
-    token = make_token(sub=str(user.id), iat=past, exp=past + timedelta(minutes=30))
-    response = await client.get("/auth/me", headers={"Authorization": f"Bearer {token}"})
-    assert_unauthorized(response, "token_expired")
+    header, claims = token_parts(user.token)
+    assert_unauthorized(await get_me(client, forge(header, {**claims, "sub": user.id})), "invalid_token")
+
+
+async def test_a_sub_naming_no_user_is_invalid(client: httpx.AsyncClient, users: UserFactory) -> None:
+    user = await users.create()
+    header, claims = token_parts(user.token)
+    token = forge(header, {**claims, "sub": str(user.id + 1_000_000)})
+    assert_unauthorized(await get_me(client, token), "invalid_token")
+
+
+async def test_a_validly_signed_token_cannot_be_moved_to_another_user(
+    client: httpx.AsyncClient, users: UserFactory
+) -> None:
+    """Even signed with the right key, a token issued to one account does not reach another."""
+    user, other = await users.create(), await users.create()
+    header, claims = token_parts(user.token)
+    assert_unauthorized(
+        await get_me(client, forge(header, {**claims, "sub": str(other.id)})), "invalid_token"
+    )
+
+
+async def test_iat_a_few_seconds_ahead_is_accepted(client: httpx.AsyncClient, users: UserFactory) -> None:
+    """Replicas' clocks may differ by a few seconds: a token from a replica that runs ahead still works."""
+    user = await users.create()
+    header, claims = token_parts(user.token)
+    response = await get_me(client, forge(header, {**claims, "iat": int(time.time()) + 5}))
+    assert response.status_code == 200, response.text
+    assert response.json()["id"] == user.id
+
+
+async def test_iat_far_in_the_future_is_invalid(client: httpx.AsyncClient, users: UserFactory) -> None:
+    user = await users.create()
+    header, claims = token_parts(user.token)
+    token = forge(header, {**claims, "iat": int(time.time()) + 3600})
+    assert_unauthorized(await get_me(client, token), "invalid_token")
 
 
 async def test_token_of_a_deleted_user_is_invalid(

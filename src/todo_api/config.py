@@ -11,6 +11,19 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEV_SECRET_KEY = "insecure-development-key-change-me-0123456789"  # noqa: S105
 MIN_SECRET_KEY_LENGTH = 32
+# Every key that is or ever was written in this repository (its files, docs and history) is public:
+# anyone can sign tokens with it, so production refuses it. tests/test_hardening.py scans the
+# repository's files and fails if a key in them is missing here.
+PUBLIC_SECRET_KEYS = frozenset(
+    {
+        DEV_SECRET_KEY,
+        "dev-only-insecure-compose-secret-key-change-me",  # compose.yaml's fallback until 2026-12
+        "ci-only-secret-key-0123456789abcdefghijklmnop",
+        "test-secret-key-0123456789abcdef0123456789",
+        "live-server-secret-key-0123456789abcdef",
+        "another-secret-key-0123456789abcdef",
+    }
+)
 DEFAULT_CORS_ORIGINS = [
     "http://localhost:3000",
     "http://127.0.0.1:3000",
@@ -99,12 +112,17 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check_production(self) -> Self:
-        if self.environment is Environment.production and (
-            self.secret_key == DEV_SECRET_KEY or len(self.secret_key) < MIN_SECRET_KEY_LENGTH
-        ):
+        if self.environment is not Environment.production:
+            return self
+        if len(self.secret_key) < MIN_SECRET_KEY_LENGTH:
             raise ValueError(
                 f"SECRET_KEY must be set to at least {MIN_SECRET_KEY_LENGTH} characters "
                 "when ENVIRONMENT=production"
+            )
+        if self.secret_key in PUBLIC_SECRET_KEYS:
+            raise ValueError(
+                "SECRET_KEY is a key published in todo-api's own repository or docs; "
+                "generate one: python3 -c 'import secrets; print(secrets.token_urlsafe(48))'"
             )
         return self
 

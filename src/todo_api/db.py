@@ -84,6 +84,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
         engine = create_async_engine(
             settings.database_url,
             module=sqlite_driver.dbapi(),
+            hide_parameters=True,
             pool_size=settings.pool_size,
             max_overflow=settings.pool_max_overflow,
         )
@@ -94,6 +95,9 @@ def create_engine(settings: Settings) -> AsyncEngine:
         pool_size=settings.pool_size,
         max_overflow=settings.pool_max_overflow,
         pool_pre_ping=True,
+        # A failed statement's error (and so the crash log) shows its SQL but never its values:
+        # those are e-mail addresses, password hashes, token hashes.
+        hide_parameters=True,
     )
 
 
@@ -117,6 +121,18 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+async def release_connection(session: AsyncSession) -> None:
+    """End a transaction that has written nothing, so its connection goes back to the pool.
+
+    For slow work that needs no database (a password hash): holding a connection, or on SQLite a
+    write lock, through it would starve every other request. The session stays usable; its next
+    statement takes a connection (and begins a transaction) again.
+    """
+    if session.new or session.dirty or session.deleted:
+        raise RuntimeError("release_connection() with unsaved changes would commit them")
+    await session.commit()
 
 
 def find_alembic_ini() -> Path:

@@ -6,6 +6,7 @@ thread pool, a trip to another thread per dependency per request.
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -14,7 +15,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from todo_api.config import Settings
-from todo_api.db import Database
+from todo_api.db import Database, release_connection
 from todo_api.errors import DomainError, InvalidToken, NotAuthenticated
 from todo_api.models import User
 from todo_api.observability import bind_user
@@ -73,12 +74,6 @@ async def get_session(request: Request, database: DatabaseDep) -> AsyncIterator[
         yield session
 
 
-async def get_read_session(database: DatabaseDep) -> AsyncIterator[AsyncSession]:
-    """A request that mostly reads, and must not hold SQLite's write lock while it thinks."""
-    async with _unit_of_work(database.read_session) as session:
-        yield session
-
-
 @asynccontextmanager
 async def _unit_of_work(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
     async with factory() as session:
@@ -94,26 +89,18 @@ async def _unit_of_work(factory: async_sessionmaker[AsyncSession]) -> AsyncItera
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
-ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session, scope="function")]
 
 
 async def get_auth_service(
     session: SessionDep, hasher: PasswordHasherDep, rate_limits: RateLimitsDep, settings: SettingsDep
 ) -> AuthService:
     return AuthService(
-        UserRepository(session), RefreshTokenRepository(session), hasher, rate_limits, settings
-    )
-
-
-async def get_login_service(
-    session: ReadSessionDep, hasher: PasswordHasherDep, rate_limits: RateLimitsDep, settings: SettingsDep
-) -> AuthService:
-    # A login reads the user, then spends tens of milliseconds verifying the password. In a write
-    # session SQLite's write lock would be held all that while, and every other writer would wait.
-    # In a read session its two small writes (a refresh token, perhaps a re-hashed password)
-    # commit on their own on SQLite; on PostgreSQL the session is a transaction like any other.
-    return AuthService(
-        UserRepository(session), RefreshTokenRepository(session), hasher, rate_limits, settings
+        UserRepository(session),
+        RefreshTokenRepository(session),
+        hasher,
+        rate_limits,
+        settings,
+        release_connection=partial(release_connection, session),
     )
 
 
@@ -127,7 +114,6 @@ async def get_health_service(database: DatabaseDep, settings: SettingsDep) -> He
 
 HealthServiceDep = Annotated[HealthService, Depends(get_health_service)]
 AuthServiceDep = Annotated[AuthService, Depends(get_auth_service)]
-LoginServiceDep = Annotated[AuthService, Depends(get_login_service)]
 TaskServiceDep = Annotated[TaskService, Depends(get_task_service)]
 
 

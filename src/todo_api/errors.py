@@ -7,6 +7,8 @@ class DomainError(Exception):
     """Base of every error a client may cause."""
 
     message = "request failed"
+    # Where a 422 points: such an error's `detail` is a one-item list of field errors, as every 422 is.
+    loc: ClassVar[tuple[str, ...] | None] = None
     # Most errors undo the request's writes; a few must keep them (revoking a stolen token family).
     keeps_changes: ClassVar[bool] = False
 
@@ -29,6 +31,7 @@ class PreconditionFailed(DomainError):
 
 class IdempotencyKeyReused(DomainError):
     message = "this Idempotency-Key was already used with a different request body"
+    loc = ("header", "Idempotency-Key")
 
 
 class UserExists(DomainError):

@@ -1,6 +1,5 @@
 """The application factory: lifespan, middleware, routers and the one error mapping."""
 
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -11,7 +10,7 @@ from asgi_correlation_id import CorrelationIdMiddleware, correlation_id
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from fastapi_swagger import patch_fastapi
 from starlette.datastructures import Headers
@@ -93,7 +92,10 @@ async def handle_domain_error(_request: Request, exc: Exception) -> JSONResponse
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
     if isinstance(exc, RateLimited):
         headers["Retry-After"] = str(exc.retry_after)
-    return error_response(status, code, exc.message, headers, getattr(exc, "extra", None))
+    detail: Any = exc.message
+    if exc.loc is not None:
+        detail = [{"type": code, "loc": list(exc.loc), "msg": exc.message}]
+    return error_response(status, code, detail, headers, getattr(exc, "extra", None))
 
 
 async def handle_validation_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -138,11 +140,7 @@ async def handle_http_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def handle_crash(_request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error", exc_info=exc)
-    response = error_response(500, "internal_error", "internal server error")
-    # This handler runs outside the request-id middleware, so it sets the header itself.
-    if request_id := correlation_id.get():
-        response.headers["X-Request-ID"] = request_id
-    return response
+    return error_response(500, "internal_error", "internal server error")
 
 
 class DeclaredBodyLimit:
@@ -150,7 +148,7 @@ class DeclaredBodyLimit:
 
     FastAPI's `max_body_size` counts streamed bytes (chunked bodies included), but when the declared
     length is already too large Starlette replaces whatever the app answers with a plain-text 413.
-    This sits outside that limiter, so such requests get the JSON error body and a request id too.
+    This sits outside that limiter, so such requests get the JSON error body.
     """
 
     def __init__(self, app: ASGIApp, max_body_size: int) -> None:
@@ -159,22 +157,25 @@ class DeclaredBodyLimit:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            headers = Headers(scope=scope)
-            length = headers.get("content-length", "")
+            length = Headers(scope=scope).get("content-length", "")
             if length.isdigit() and int(length) > self.max_body_size:
-                client_id = headers.get("x-request-id", "")
-                request_id = client_id if is_sane_request_id(client_id) else uuid.uuid4().hex
-                token = correlation_id.set(request_id)
-                try:
-                    response = error_response(413, "payload_too_large", "request body too large")
-                finally:
-                    correlation_id.reset(token)
                 # The connection stays open: the server reads and drops the rest of the body, so a
                 # client that uploads it all before reading (httpx does) still gets this answer.
-                response.headers["X-Request-ID"] = request_id
+                response = error_response(413, "payload_too_large", "request body too large")
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+
+class CORS(CORSMiddleware):
+    """Starlette's CORS, except that a refused preflight is a 403 in the contract's error shape."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        response = super().preflight_response(request_headers)
+        if response.status_code != 400:
+            return response
+        detail = f"CORS preflight refused: {bytes(response.body).decode()}"
+        return error_response(403, "forbidden", detail)
 
 
 class SecurityHeaders:
@@ -198,11 +199,22 @@ class SecurityHeaders:
 
 class TodoAPI(FastAPI):
     def build_middleware_stack(self) -> ASGIApp:
-        # These two sit outside Starlette's ServerErrorMiddleware and body limiter, so that
-        # their answers (a 500, a declared-too-large body) are shaped and headed like the rest.
+        # These sit outside Starlette's ServerErrorMiddleware and body limiter, so that their answers
+        # (a 500, a body declared too large, a refused preflight) carry the request id, CORS and
+        # security headers like every other answer, and a browser can read them.
         stack = super().build_middleware_stack()
         if self.max_body_size is not None:
             stack = DeclaredBodyLimit(stack, self.max_body_size)
+        settings: Settings = self.state.settings
+        stack = CORS(
+            stack,
+            allow_origins=settings.cors_origins,
+            allow_credentials="*" not in settings.cors_origins,
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=["X-Request-ID", "Location", "ETag", "Retry-After", "Idempotent-Replayed"],
+        )
+        stack = CorrelationIdMiddleware(stack, header_name="X-Request-ID", validator=is_sane_request_id)
         return SecurityHeaders(stack)
 
 
@@ -274,16 +286,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
 
-    app.add_middleware(
-        CORSMiddleware,
-        allow_origins=settings.cors_origins,
-        allow_credentials="*" not in settings.cors_origins,
-        allow_methods=["*"],
-        allow_headers=["*"],
-        expose_headers=["X-Request-ID", "Location"],
-    )
     app.add_middleware(RequestObserver)
-    app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID", validator=is_sane_request_id)
     app.add_middleware(TrailingSlashMiddleware)
 
     app.add_exception_handler(DomainError, handle_domain_error)

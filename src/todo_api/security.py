@@ -19,6 +19,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from todo_api.errors import InvalidToken, TokenExpired
 
 JWT_ALGORITHM = "HS256"
+# Replicas' clocks differ by a little: a token issued "in the future" by a second is still good.
+CLOCK_SKEW_SECONDS = 10
 _M_MMAP_THRESHOLD = -3  # glibc mallopt parameter
 
 
@@ -81,16 +83,22 @@ class AccessToken:
 @dataclass(frozen=True, slots=True)
 class TokenSubject:
     user_id: int
-    # The user's token version when the token was issued; a password change moves it on.
-    version: int
+    # The account's random stamp when the token was issued. A password change draws a new one, and
+    # an account that is deleted takes its stamp along: a token can never reach another account,
+    # even one that gets the same id.
+    stamp: str
 
 
-def create_access_token(user_id: int, version: int, *, secret_key: str, expires_minutes: int) -> AccessToken:
+def new_auth_stamp() -> str:
+    return secrets.token_hex(16)
+
+
+def create_access_token(user_id: int, stamp: str, *, secret_key: str, expires_minutes: int) -> AccessToken:
     now = datetime.now(UTC)
     lifetime = timedelta(minutes=expires_minutes)
     claims = {
         "sub": str(user_id),
-        "ver": version,
+        "stamp": stamp,
         "iat": now,
         "exp": now + lifetime,
         "jti": uuid.uuid4().hex,
@@ -107,15 +115,16 @@ def decode_access_token(token: str, *, secret_key: str) -> TokenSubject:
             secret_key,
             algorithms=[JWT_ALGORITHM],
             options={"require": ["exp", "iat", "sub"]},
+            leeway=CLOCK_SKEW_SECONDS,
         )
     except jwt.ExpiredSignatureError:
         raise TokenExpired from None
     except jwt.InvalidTokenError:
         raise InvalidToken from None
-    subject, version = claims["sub"], claims.get("ver")
-    if not isinstance(subject, str) or not subject.isdigit() or type(version) is not int:
+    subject, stamp = claims["sub"], claims.get("stamp")
+    if not isinstance(subject, str) or not subject.isdigit() or not isinstance(stamp, str):
         raise InvalidToken
-    return TokenSubject(user_id=int(subject), version=version)
+    return TokenSubject(user_id=int(subject), stamp=stamp)
 
 
 def new_refresh_token() -> str:

@@ -28,9 +28,10 @@ from sqlalchemy.util.concurrency import await_
 class _Outcome:
     """What SQLAlchemy reads off a cursor once its statement has run."""
 
-    __slots__ = ("description", "lastrowid", "rowcount")
+    __slots__ = ("arraysize", "description", "lastrowid", "rowcount")
 
     def __init__(self, cursor: sqlite3.Cursor) -> None:
+        self.arraysize = cursor.arraysize  # fetchmany()'s default batch
         self.description = cursor.description
         self.rowcount = cursor.rowcount
         self.lastrowid = cursor.lastrowid

@@ -75,6 +75,8 @@ class Task(TaskBase, table=True):
         Index("ix_tasks_owner_due", "owner_id", "due_date", "id"),
         Index("ix_tasks_owner_priority", "owner_id", "priority", "id"),
         Index("ix_tasks_owner_status_created", "owner_id", "status", "created_at", "id"),
+        # AUTOINCREMENT: SQLite would otherwise hand a deleted task's id to the next one.
+        {"sqlite_autoincrement": True},
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -4,6 +4,7 @@ from sqlalchemy import Index, func
 from sqlmodel import Field, SQLModel, col
 
 from todo_api.db import UTCDateTime, utcnow
+from todo_api.security import new_auth_stamp
 
 USERNAME_PATTERN = r"^[A-Za-z0-9_.\-]+$"
 
@@ -15,11 +16,14 @@ class UserBase(SQLModel):
 
 class User(UserBase, table=True):
     __tablename__ = "users"
+    # AUTOINCREMENT: SQLite would otherwise give a deleted user's id to the next account.
+    __table_args__ = {"sqlite_autoincrement": True}
     id: int | None = Field(default=None, primary_key=True)
     password_hash: str = Field(max_length=255)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
-    # Bumped when the password changes: access tokens carry it, and older ones stop working.
-    token_version: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    # Random, carried in access tokens and checked: a new one on a password change ends every
+    # earlier token, and no other account (whatever its id) ever has this one.
+    auth_stamp: str = Field(default_factory=new_auth_stamp, max_length=32)
 
 
 # Usernames are unique whatever their case: "Alice" and "ALICE" are one user.

@@ -1,4 +1,4 @@
-from sqlalchemy import delete, func, or_
+from sqlalchemy import delete, func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -32,6 +32,16 @@ class UserRepository:
         """Delete the user; the database cascades to their tasks and refresh tokens."""
         await self.session.exec(delete(User).where(col(User.id) == user.id))
         self.session.expunge(user)
+
+    async def set_password(self, user_id: int, old_hash: str, new_hash: str, new_stamp: str) -> bool:
+        """Replace the password hash if it is still `old_hash`; False when it changed meanwhile."""
+        statement = (
+            update(User)
+            .where(col(User.id) == user_id, col(User.password_hash) == old_hash)
+            .values(password_hash=new_hash, auth_stamp=new_stamp)
+        )
+        result = await self.session.exec(statement)
+        return bool(result.rowcount)
 
     async def add(self, user: User) -> User:
         self.session.add(user)

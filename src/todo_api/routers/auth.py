@@ -3,7 +3,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 
-from todo_api.deps import AuthServiceDep, ClientAddress, CurrentUser, LoginServiceDep
+from todo_api.deps import AuthServiceDep, ClientAddress, CurrentUser
 from todo_api.routers.responses import NO_STORE, errors
 from todo_api.schemas.user import PasswordChange, RefreshRequest, Token, UserCreate, UserPublic
 
@@ -25,7 +25,7 @@ async def register_user(user_in: UserCreate, auth: AuthServiceDep, client: Clien
 
 
 @router.post("/login", response_model=Token, name="login", responses=errors(401, 413, 422, 429))
-async def login(form: LoginForm, auth: LoginServiceDep, client: ClientAddress, response: Response) -> Token:
+async def login(form: LoginForm, auth: AuthServiceDep, client: ClientAddress, response: Response) -> Token:
     """Exchange a username (or email) and password for an access and a refresh token."""
     response.headers.update(NO_STORE)
     return await auth.login(form.username, form.password, client)

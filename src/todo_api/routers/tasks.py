@@ -6,7 +6,7 @@ from todo_api.deps import CurrentUser, TaskServiceDep
 from todo_api.etag import if_none_match_hits, task_etag
 from todo_api.models import Task
 from todo_api.routers.responses import NO_STORE, errors
-from todo_api.schemas.error import ErrorResponse, ValidationErrorResponse
+from todo_api.schemas.error import ValidationErrorResponse
 from todo_api.schemas.task import TaskCreate, TaskListParams, TaskPage, TaskPublic, TaskUpdate
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
@@ -70,9 +70,9 @@ def with_etag(response: Response, task: Task) -> TaskPublic:
         },
         **errors(401, 413),
         422: {
-            "model": ValidationErrorResponse | ErrorResponse,
+            "model": ValidationErrorResponse,
             "description": "Validation failed (`validation_error`), or the Idempotency-Key was used "
-            "with another body (`idempotency_key_reused`)",
+            "with another body (`idempotency_key_reused`, `loc` `[\"header\", \"Idempotency-Key\"]`)",
         },
     },
 )

@@ -1,4 +1,6 @@
+import secrets
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from todo_api.config import Settings
@@ -13,6 +15,7 @@ from todo_api.security import (
     create_access_token,
     decode_access_token,
     hash_refresh_token,
+    new_auth_stamp,
     new_refresh_token,
 )
 from todo_api.services.rate_limit import RateLimits
@@ -26,16 +29,19 @@ class AuthService:
         hasher: PasswordHasher,
         rate_limits: RateLimits,
         settings: Settings,
+        release_connection: Callable[[], Awaitable[None]],
     ) -> None:
         self.users = users
         self.refresh_tokens = refresh_tokens
         self.hasher = hasher
         self.rate_limits = rate_limits
         self.settings = settings
+        # Called before a password hash: no connection (nor SQLite's write lock) is held through it.
+        self.release_connection = release_connection
 
     async def register(self, user_in: UserCreate, client: str) -> User:
         """Create a user; the username and email must be free whatever their case."""
-        await self.rate_limits.hit_registration(client)
+        await self.rate_limits.registration_attempt(client)
         # Hash before touching the database: the write transaction then lasts a millisecond, not
         # the length of a hash, and a taken name costs as much time as a free one.
         password_hash = await self.hasher.hash(user_in.password)
@@ -46,13 +52,16 @@ class AuthService:
 
     async def login(self, login: str, password: str, client: str) -> Token:
         """Tokens for the user whose username or email is `login`, if the password matches."""
-        await self.rate_limits.check_login(client, login)
         user = await self.users.get_by_login(login)
+        await self.release_connection()
+        # One budget per account, whether it is named by username or by e-mail.
+        account = f"user:{user.id}" if user else f"unknown:{login.strip().lower()}"
+        attempt = await self.rate_limits.login_attempt(client, account)
         # Verify even for an unknown user (against a dummy hash): both failures cost the same.
         verified = await self.hasher.verify(user.password_hash if user else None, password)
         if user is None or not verified:
-            await self.rate_limits.record_failed_login(client, login)
             raise InvalidCredentials
+        await attempt.give_back()
         if self.hasher.needs_rehash(user.password_hash):
             user.password_hash = await self.hasher.hash(password)
         return await self._issue_tokens(user, family_id=uuid.uuid4().hex)
@@ -83,13 +92,18 @@ class AuthService:
 
     async def change_password(self, user: User, change: PasswordChange) -> None:
         """Set a new password; every access and refresh token issued before stops working."""
-        if not await self.hasher.verify(user.password_hash, change.current_password):
-            raise InvalidCredentials
         assert user.id is not None
-        user.password_hash = await self.hasher.hash(change.new_password)
-        user.token_version += 1
+        old_hash = user.password_hash
+        await self.release_connection()
+        attempt = await self.rate_limits.password_change_attempt(user.id)
+        if not await self.hasher.verify(old_hash, change.current_password):
+            raise InvalidCredentials
+        await attempt.give_back()
+        new_hash = await self.hasher.hash(change.new_password)
+        # Only if no other change came first: the password just proven must still be the current one.
+        if not await self.users.set_password(user.id, old_hash, new_hash, new_auth_stamp()):
+            raise InvalidCredentials
         await self.refresh_tokens.revoke_all_for_user(user.id, utcnow())
-        await self.users.add(user)
 
     async def delete_account(self, user: User) -> None:
         """Delete the user with their tasks and tokens."""
@@ -99,7 +113,7 @@ class AuthService:
         """The user a bearer token belongs to; raises InvalidToken or TokenExpired."""
         subject = decode_access_token(token, secret_key=self.settings.secret_key)
         user = await self.users.get(subject.user_id)
-        if user is None or user.token_version != subject.version:
+        if user is None or not secrets.compare_digest(user.auth_stamp.encode(), subject.stamp.encode()):
             raise InvalidToken
         return user
 
@@ -107,7 +121,7 @@ class AuthService:
         assert user.id is not None
         access = create_access_token(
             user.id,
-            user.token_version,
+            user.auth_stamp,
             secret_key=self.settings.secret_key,
             expires_minutes=self.settings.access_token_expire_minutes,
         )
