@@ -27,7 +27,7 @@ from bench.config import REPO_ROOT
 from bench.console import progress
 from bench.errors import HarnessError
 from bench.procfs import group_members
-from todo_api.config import Settings
+from todo_api.core.config import Settings
 
 STOP_GRACE_SECONDS = 15.0
 READY_TIMEOUT_SECONDS = 60.0

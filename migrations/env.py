@@ -9,8 +9,8 @@ from sqlalchemy import Connection, event, pool, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 import todo_api.models  # noqa: F401 - registers every table on the metadata
-from todo_api.config import get_settings
-from todo_api.db import metadata
+from todo_api.core.config import load_settings
+from todo_api.core.db import metadata
 
 config = context.config
 # Callers inside the service pass their own URL and keep their own logging.
@@ -23,7 +23,7 @@ MIGRATION_LOCK_ID = 0x70D0A91
 
 def database_url() -> str:
     url: str | None = config.attributes.get("database_url")
-    return url or get_settings().database_url
+    return url or load_settings().database_url
 
 
 def run_migrations_offline() -> None:

@@ -18,8 +18,8 @@ from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.factories import UserFactory
-from todo_api.config import Settings, load_settings
-from todo_api.db import metadata
+from todo_api.core.config import Settings, load_settings
+from todo_api.core.db import metadata
 from todo_api.main import create_app
 
 TEST_SECRET_KEY = "test-secret-key-0123456789abcdef0123456789"

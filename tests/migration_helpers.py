@@ -19,7 +19,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Column, Connection, MetaData, Table, and_, inspect, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from todo_api.db import find_alembic_ini
+from todo_api.core.db import find_alembic_ini
 
 ALEMBIC_TABLE = "alembic_version"
 ROWS_PER_TABLE = 2

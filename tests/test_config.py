@@ -22,10 +22,10 @@ from sqlalchemy.pool import NullPool
 from tests.conftest import make_settings
 from tests.factories import PASSWORD, UserFactory
 from tests.migration_helpers import normalise
-from todo_api.config import DEFAULT_CORS_ORIGINS, ConfigurationError, Settings, load_settings
-from todo_api.db import upgrade_database
+from todo_api.core.config import DEFAULT_CORS_ORIGINS, ConfigurationError, Settings, load_settings
+from todo_api.core.db import upgrade_database
+from todo_api.core.security import hash_refresh_token
 from todo_api.main import create_app
-from todo_api.security import hash_refresh_token
 
 
 def test_defaults() -> None:

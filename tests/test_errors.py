@@ -7,7 +7,7 @@ import pytest
 from fastapi import FastAPI
 
 from tests.factories import UserFactory
-from todo_api.services.task import TaskService
+from todo_api.tasks.service import TaskService
 
 
 def assert_error_shape(response: httpx.Response, status: int, code: str) -> None:

@@ -17,12 +17,12 @@ from sqlalchemy import insert, select, text
 
 from tests.conftest import TEST_SECRET_KEY, make_settings
 from tests.factories import PASSWORD, UserFactory
-from todo_api.config import ConfigurationError, load_settings
-from todo_api.etag import if_match_allows, if_none_match_hits
+from todo_api.auth.repository import UserRepository
+from todo_api.core.config import ConfigurationError, load_settings
+from todo_api.core.http import if_match_allows, if_none_match_hits
+from todo_api.core.security import PasswordHasher
 from todo_api.main import create_app
 from todo_api.models import User
-from todo_api.repositories.user import UserRepository
-from todo_api.security import PasswordHasher
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 

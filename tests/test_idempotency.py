@@ -11,7 +11,7 @@ from sqlmodel import func, select
 
 from tests.factories import SignedInUser, UserFactory
 from tests.live import run_command
-from todo_api.db import utcnow
+from todo_api.core.db import utcnow
 from todo_api.models import IdempotencyKey
 
 

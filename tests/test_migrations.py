@@ -23,7 +23,7 @@ from tests.migration_helpers import (
     schema,
     steps_from_base,
 )
-from todo_api.db import metadata
+from todo_api.core.db import metadata
 
 # The tables every revision must keep the rows of, whatever else it does.
 KEPT_TABLES = ("users", "tasks")

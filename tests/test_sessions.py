@@ -15,11 +15,11 @@ from sqlmodel import func, select
 from tests.conftest import make_settings
 from tests.factories import PASSWORD, SignedInUser, UserFactory, create_task
 from tests.live import run_command
-from todo_api.config import Settings
-from todo_api.db import utcnow
+from todo_api.core.config import Settings
+from todo_api.core.db import utcnow
+from todo_api.core.security import PasswordHasher, hash_refresh_token
 from todo_api.main import create_app
 from todo_api.models import RefreshToken, Task, User
-from todo_api.security import PasswordHasher, hash_refresh_token
 
 
 async def login_tokens(users: UserFactory, user: SignedInUser, password: str = PASSWORD) -> dict[str, Any]:

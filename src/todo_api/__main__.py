@@ -12,12 +12,12 @@ from typing import Any
 import structlog
 import uvicorn
 
-from todo_api.config import ConfigurationError, Settings, load_settings
-from todo_api.db import Database, create_engine, upgrade_database
-from todo_api.observability import configure_logging
-from todo_api.repositories.idempotency_key import IdempotencyKeyRepository
-from todo_api.repositories.refresh_token import RefreshTokenRepository
-from todo_api.services.maintenance import MaintenanceService
+from todo_api.auth.repository import RefreshTokenRepository
+from todo_api.core.config import ConfigurationError, Settings, load_settings
+from todo_api.core.db import Database, create_engine, upgrade_database
+from todo_api.core.observability import configure_logging
+from todo_api.maintenance import MaintenanceService
+from todo_api.tasks.repository import IdempotencyKeyRepository
 
 
 async def purge(settings: Settings, what: Callable[[MaintenanceService], Awaitable[int]]) -> int:

@@ -14,20 +14,18 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from todo_api.config import Settings
-from todo_api.db import Database, release_connection
-from todo_api.errors import DomainError, InvalidToken, NotAuthenticated
+from todo_api.auth.rate_limit import RateLimits
+from todo_api.auth.repository import RefreshTokenRepository, UserRepository
+from todo_api.auth.service import AuthService
+from todo_api.core.config import Settings
+from todo_api.core.db import Database, release_connection
+from todo_api.core.errors import DomainError, InvalidToken, NotAuthenticated
+from todo_api.core.observability import bind_user
+from todo_api.core.security import PasswordHasher
 from todo_api.models import User
-from todo_api.observability import bind_user
-from todo_api.repositories.idempotency_key import IdempotencyKeyRepository
-from todo_api.repositories.refresh_token import RefreshTokenRepository
-from todo_api.repositories.task import TaskRepository
-from todo_api.repositories.user import UserRepository
-from todo_api.security import PasswordHasher
-from todo_api.services.auth import AuthService
-from todo_api.services.health import HealthService
-from todo_api.services.rate_limit import RateLimits
-from todo_api.services.task import TaskService
+from todo_api.operations.service import HealthService
+from todo_api.tasks.repository import IdempotencyKeyRepository, TaskRepository
+from todo_api.tasks.service import TaskService
 
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 

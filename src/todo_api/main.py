@@ -6,22 +6,22 @@ from typing import Any
 
 import anyio
 import structlog
-from asgi_correlation_id import CorrelationIdMiddleware, correlation_id
+from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from fastapi_swagger import patch_fastapi
-from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp
 
 from todo_api import __version__
-from todo_api.config import ConfigurationError, Settings, get_settings
-from todo_api.db import Database, create_engine, upgrade_database
-from todo_api.errors import (
+from todo_api.auth import router as auth
+from todo_api.auth.rate_limit import RateLimits, create_storage
+from todo_api.core.config import ConfigurationError, Settings, load_settings
+from todo_api.core.db import Database, create_engine, upgrade_database
+from todo_api.core.errors import (
     DatabaseUnavailable,
     DomainError,
     IdempotencyKeyReused,
@@ -34,10 +34,12 @@ from todo_api.errors import (
     TokenExpired,
     UserExists,
 )
-from todo_api.observability import RequestObserver, configure_logging, is_sane_request_id
-from todo_api.routers import auth, health, metrics, tasks
-from todo_api.security import PasswordHasher
-from todo_api.services.rate_limit import RateLimits, create_storage
+from todo_api.core.http import error_response
+from todo_api.core.middleware import CORS, DeclaredBodyLimit, SecurityHeaders, TrailingSlashMiddleware
+from todo_api.core.observability import RequestObserver, configure_logging, is_sane_request_id
+from todo_api.core.security import PasswordHasher
+from todo_api.operations import router as operations
+from todo_api.tasks import router as tasks
 
 log = structlog.get_logger()
 
@@ -54,11 +56,6 @@ DOMAIN_ERRORS: dict[type[DomainError], tuple[int, str]] = {
     IdempotencyKeyReused: (422, "idempotency_key_reused"),
     DatabaseUnavailable: (503, "service_unavailable"),
 }
-SECURITY_HEADERS = [
-    (b"x-content-type-options", b"nosniff"),
-    (b"x-frame-options", b"DENY"),
-    (b"referrer-policy", b"no-referrer"),
-]
 HTTP_CODES = {
     401: "not_authenticated",
     403: "forbidden",
@@ -72,18 +69,6 @@ HTTP_CODES = {
     500: "internal_error",
     503: "service_unavailable",
 }
-
-
-def error_response(
-    status_code: int,
-    code: str,
-    detail: Any,
-    headers: dict[str, str] | None = None,
-    extra: dict[str, Any] | None = None,
-) -> JSONResponse:
-    """The contract's error shape: detail, code and the request id (plus any fields of `extra`)."""
-    body = {**(extra or {}), "detail": detail, "code": code, "request_id": correlation_id.get()}
-    return JSONResponse(body, status_code=status_code, headers=headers)
 
 
 async def handle_domain_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -143,60 +128,6 @@ async def handle_crash(_request: Request, exc: Exception) -> JSONResponse:
     return error_response(500, "internal_error", "internal server error")
 
 
-class DeclaredBodyLimit:
-    """Answer a request whose Content-Length is over the limit with a 413 in the contract's shape.
-
-    FastAPI's `max_body_size` counts streamed bytes (chunked bodies included), but when the declared
-    length is already too large Starlette replaces whatever the app answers with a plain-text 413.
-    This sits outside that limiter, so such requests get the JSON error body.
-    """
-
-    def __init__(self, app: ASGIApp, max_body_size: int) -> None:
-        self.app = app
-        self.max_body_size = max_body_size
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            length = Headers(scope=scope).get("content-length", "")
-            if length.isdigit() and int(length) > self.max_body_size:
-                # The connection stays open: the server reads and drops the rest of the body, so a
-                # client that uploads it all before reading (httpx does) still gets this answer.
-                response = error_response(413, "payload_too_large", "request body too large")
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
-
-
-class CORS(CORSMiddleware):
-    """Starlette's CORS, except that a refused preflight is a 403 in the contract's error shape."""
-
-    def preflight_response(self, request_headers: Headers) -> Response:
-        response = super().preflight_response(request_headers)
-        if response.status_code != 400:
-            return response
-        detail = f"CORS preflight refused: {bytes(response.body).decode()}"
-        return error_response(403, "forbidden", detail)
-
-
-class SecurityHeaders:
-    """nosniff, no framing, no referrer: on every response, errors and early refusals included."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS]
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
-
-
 class TodoAPI(FastAPI):
     def build_middleware_stack(self) -> ASGIApp:
         # These sit outside Starlette's ServerErrorMiddleware and body limiter, so that their answers
@@ -216,22 +147,6 @@ class TodoAPI(FastAPI):
         )
         stack = CorrelationIdMiddleware(stack, header_name="X-Request-ID", validator=is_sane_request_id)
         return SecurityHeaders(stack)
-
-
-class TrailingSlashMiddleware:
-    """Serve `/tasks/` exactly as `/tasks`, with no redirect."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path: str = scope.get("path", "")
-        if scope["type"] == "http" and len(path) > 1 and path.endswith("/"):
-            scope = dict(scope, path=path.rstrip("/") or "/")
-            raw_path: bytes | None = scope.get("raw_path")
-            if raw_path:
-                scope["raw_path"] = raw_path.rstrip(b"/") or b"/"
-        await self.app(scope, receive, send)
 
 
 @asynccontextmanager
@@ -269,7 +184,7 @@ def operation_id(route: APIRoute) -> str:
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or get_settings()
+    settings = settings or load_settings()
     configure_logging(settings)
     app = TodoAPI(
         title="todo-api",
@@ -296,8 +211,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(auth.router)
     app.include_router(tasks.router)
-    app.include_router(health.router)
-    app.include_router(metrics.router)
+    app.include_router(operations.router)
+    app.include_router(operations.metrics_router)
     patch_fastapi(
         app,
         docs_url="/docs",

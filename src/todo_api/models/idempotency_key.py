@@ -4,7 +4,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, ForeignKey, Integer, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from todo_api.db import UTCDateTime, utcnow
+from todo_api.core.db import UTCDateTime, utcnow
 
 
 class IdempotencyKey(SQLModel, table=True):

@@ -3,7 +3,7 @@ from datetime import datetime
 from sqlalchemy import Column, ForeignKey, Integer
 from sqlmodel import Field, SQLModel
 
-from todo_api.db import UTCDateTime, utcnow
+from todo_api.core.db import UTCDateTime, utcnow
 
 
 class RefreshToken(SQLModel, table=True):

@@ -8,8 +8,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel, col
 
-from todo_api.db import UTCDateTime, utcnow
-from todo_api.schemas.types import UTCInstant
+from todo_api.core.db import UTCDateTime, utcnow
+from todo_api.core.types import UTCInstant
 
 
 class TaskStatus(StrEnum):

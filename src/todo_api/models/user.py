@@ -3,8 +3,8 @@ from datetime import datetime
 from sqlalchemy import Index, func
 from sqlmodel import Field, SQLModel, col
 
-from todo_api.db import UTCDateTime, utcnow
-from todo_api.security import new_auth_stamp
+from todo_api.core.db import UTCDateTime, utcnow
+from todo_api.core.security import new_auth_stamp
 
 USERNAME_PATTERN = r"^[A-Za-z0-9_.\-]+$"
 

@@ -2,12 +2,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Response, status
 
+from todo_api.core.http import NO_STORE, ValidationErrorResponse, errors, if_none_match_hits
 from todo_api.deps import CurrentUser, TaskServiceDep
-from todo_api.etag import if_none_match_hits, task_etag
 from todo_api.models import Task
-from todo_api.routers.responses import NO_STORE, errors
-from todo_api.schemas.error import ValidationErrorResponse
-from todo_api.schemas.task import TaskCreate, TaskListParams, TaskPage, TaskPublic, TaskUpdate
+from todo_api.tasks.schemas import TaskCreate, TaskListParams, TaskPage, TaskPublic, TaskUpdate
+from todo_api.tasks.service import task_etag
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 
@@ -72,7 +71,7 @@ def with_etag(response: Response, task: Task) -> TaskPublic:
         422: {
             "model": ValidationErrorResponse,
             "description": "Validation failed (`validation_error`), or the Idempotency-Key was used "
-            "with another body (`idempotency_key_reused`, `loc` `[\"header\", \"Idempotency-Key\"]`)",
+            'with another body (`idempotency_key_reused`, `loc` `["header", "Idempotency-Key"]`)',
         },
     },
 )

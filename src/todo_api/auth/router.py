@@ -3,9 +3,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 
+from todo_api.auth.schemas import PasswordChange, RefreshRequest, Token, UserCreate, UserPublic
+from todo_api.core.http import NO_STORE, errors
 from todo_api.deps import AuthServiceDep, ClientAddress, CurrentUser
-from todo_api.routers.responses import NO_STORE, errors
-from todo_api.schemas.user import PasswordChange, RefreshRequest, Token, UserCreate, UserPublic
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 

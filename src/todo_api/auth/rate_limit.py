@@ -15,7 +15,7 @@ from limits.aio.storage import MemoryStorage, Storage
 from limits.aio.strategies import FixedWindowRateLimiter
 from limits.storage import storage_from_string
 
-from todo_api.errors import RateLimited
+from todo_api.core.errors import RateLimited
 
 log = structlog.get_logger()
 

@@ -2,7 +2,6 @@
 
 import json
 from enum import StrEnum
-from functools import lru_cache
 from typing import Annotated, Any, Literal, Self
 
 from limits import parse_many
@@ -172,8 +171,3 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**overrides)
     except ValidationError as error:
         raise ConfigurationError(f"invalid configuration: {describe_validation_error(error)}") from None
-
-
-@lru_cache
-def get_settings() -> Settings:
-    return load_settings()

@@ -3,8 +3,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from todo_api.core.types import Email
 from todo_api.models.user import USERNAME_PATTERN
-from todo_api.schemas.types import Email
 
 Password = Annotated[str, Field(min_length=8, max_length=128)]
 

@@ -1,17 +1,16 @@
 import hashlib
 import json
-import math
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from todo_api.db import utcnow
-from todo_api.errors import IdempotencyKeyReused, PreconditionFailed, TaskNotFound
-from todo_api.etag import if_match_allows, task_etag
+from todo_api.core.db import utcnow
+from todo_api.core.errors import IdempotencyKeyReused, PreconditionFailed, TaskNotFound
+from todo_api.core.http import if_match_allows
+from todo_api.core.pagination import page_info
 from todo_api.models import Task, TaskStatus, User
-from todo_api.repositories.idempotency_key import IdempotencyKeyRepository
-from todo_api.repositories.task import TaskRepository
-from todo_api.schemas.task import TaskCreate, TaskListParams, TaskPage, TaskPublic, TaskUpdate
+from todo_api.tasks.repository import IdempotencyKeyRepository, TaskFilter, TaskRepository
+from todo_api.tasks.schemas import TaskCreate, TaskListParams, TaskPage, TaskPublic, TaskUpdate
 
 IDEMPOTENCY_WINDOW = timedelta(hours=24)
 
@@ -27,6 +26,12 @@ def request_fingerprint(task_in: TaskCreate) -> str:
     """What makes two create requests "the same body": the fields sent, as validated."""
     canonical = json.dumps(task_in.model_dump(mode="json", exclude_unset=True), sort_keys=True)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def task_etag(task: Task) -> str:
+    """A strong ETag: the task's version, plus its creation instant so a reused id never collides."""
+    created = int(task.created_at.timestamp() * 1_000_000)
+    return f'"{task.version}-{created:x}"'
 
 
 class TaskService:
@@ -65,15 +70,20 @@ class TaskService:
     async def list(self, owner: User, params: TaskListParams) -> TaskPage:
         """One page of the owner's tasks, with the totals a client needs to page on."""
         assert owner.id is not None
-        items, total = await self.tasks.list_for_owner(owner.id, params, utcnow())
+        where = TaskFilter(
+            status=params.status_filter,
+            priority=params.priority,
+            search=params.q,
+            due_after=params.due_after,
+            due_before=params.due_before,
+            overdue=params.overdue,
+        )
+        items, total = await self.tasks.list_for_owner(
+            owner.id, where, params.sort.value, params.skip, params.limit, utcnow()
+        )
         return TaskPage(
             items=[TaskPublic.model_validate(task) for task in items],
-            total=total,
-            skip=params.skip,
-            limit=params.limit,
-            page=params.skip // params.limit + 1,
-            page_size=params.limit,
-            pages=math.ceil(total / params.limit),
+            **page_info(total, params.skip, params.limit),
         )
 
     async def get(self, owner: User, task_id: int) -> Task:

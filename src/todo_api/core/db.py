@@ -13,8 +13,8 @@ from sqlalchemy.types import TypeDecorator
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from todo_api import sqlite_driver
-from todo_api.config import Settings
+from todo_api.core import sqlite_driver
+from todo_api.core.config import Settings
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -137,7 +137,7 @@ async def release_connection(session: AsyncSession) -> None:
 
 def find_alembic_ini() -> Path:
     """alembic.ini in the working directory (a deployed image) or in the source checkout."""
-    for candidate in (Path.cwd() / "alembic.ini", Path(__file__).resolve().parents[2] / "alembic.ini"):
+    for candidate in (Path.cwd() / "alembic.ini", Path(__file__).resolve().parents[3] / "alembic.ini"):
         if candidate.is_file():
             return candidate
     raise FileNotFoundError("alembic.ini not found in the working directory or the source tree")

@@ -1,5 +1,5 @@
-from todo_api.db import Database
-from todo_api.errors import DatabaseUnavailable
+from todo_api.core.db import Database
+from todo_api.core.errors import DatabaseUnavailable
 
 
 class HealthService:

@@ -3,14 +3,13 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
-from todo_api.config import Settings
-from todo_api.db import utcnow
-from todo_api.errors import InvalidCredentials, InvalidToken, RefreshTokenReused, UserExists
-from todo_api.models import RefreshToken, User
-from todo_api.repositories.refresh_token import RefreshTokenRepository
-from todo_api.repositories.user import UserRepository
-from todo_api.schemas.user import PasswordChange, Token, UserCreate
-from todo_api.security import (
+from todo_api.auth.rate_limit import RateLimits
+from todo_api.auth.repository import RefreshTokenRepository, UserRepository
+from todo_api.auth.schemas import PasswordChange, Token, UserCreate
+from todo_api.core.config import Settings
+from todo_api.core.db import utcnow
+from todo_api.core.errors import InvalidCredentials, InvalidToken, RefreshTokenReused, UserExists
+from todo_api.core.security import (
     PasswordHasher,
     create_access_token,
     decode_access_token,
@@ -18,7 +17,7 @@ from todo_api.security import (
     new_auth_stamp,
     new_refresh_token,
 )
-from todo_api.services.rate_limit import RateLimits
+from todo_api.models import RefreshToken, User
 
 
 class AuthService:

@@ -5,12 +5,12 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
+from todo_api.core.pagination import MAX_SKIP, PageInfo
+from todo_api.core.types import UTCInstant
 from todo_api.models.task import TaskBase, TaskPriority, TaskStatus
-from todo_api.schemas.types import UTCInstant
 
 Title = Annotated[str, Field(min_length=1, max_length=200)]
 Description = Annotated[str, Field(max_length=5000)]
-MAX_SKIP = 2**31 - 1
 
 
 class TaskCreate(TaskBase):
@@ -95,15 +95,6 @@ class TaskListParams(BaseModel):
         if isinstance(value, str):
             return value.strip() or None
         return value
-
-
-class PageInfo(BaseModel):
-    total: int = Field(description="Every task matching the filters, on all pages.")
-    skip: int
-    limit: int
-    page: int = Field(description="skip // limit + 1")
-    page_size: int = Field(description="The same as limit.")
-    pages: int = Field(description="ceil(total / limit)")
 
 
 class TaskPage(PageInfo):

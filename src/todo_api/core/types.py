@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, BeforeValidator, WithJsonSchema
 
-from todo_api.db import as_utc
+from todo_api.core.db import as_utc
 
 _ISO_DATE_START = re.compile(r"^\d{4}-\d{2}-\d{2}")
 

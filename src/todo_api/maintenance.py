@@ -1,7 +1,7 @@
-from todo_api.db import utcnow
-from todo_api.repositories.idempotency_key import IdempotencyKeyRepository
-from todo_api.repositories.refresh_token import RefreshTokenRepository
-from todo_api.services.task import IDEMPOTENCY_WINDOW
+from todo_api.auth.repository import RefreshTokenRepository
+from todo_api.core.db import utcnow
+from todo_api.tasks.repository import IdempotencyKeyRepository
+from todo_api.tasks.service import IDEMPOTENCY_WINDOW
 
 
 class MaintenanceService:

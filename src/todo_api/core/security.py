@@ -16,7 +16,7 @@ from argon2 import PasswordHasher as Argon2Hasher
 from argon2 import Type
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from todo_api.errors import InvalidToken, TokenExpired
+from todo_api.core.errors import InvalidToken, TokenExpired
 
 JWT_ALGORITHM = "HS256"
 # Replicas' clocks differ by a little: a token issued "in the future" by a second is still good.

@@ -1,0 +1,119 @@
+"""The HTTP edges every domain shares: the error shape, declared error answers, entity tags."""
+
+import re
+from typing import Any
+
+from asgi_correlation_id import correlation_id
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+
+class ErrorResponse(BaseModel):
+    """The body of every 4xx/5xx answer."""
+
+    detail: str = Field(examples=["task not found"])
+    code: str = Field(examples=["not_found"])
+    request_id: str | None = None
+
+
+class ValidationErrorItem(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+    ctx: dict[str, Any] | None = None
+
+
+class ValidationErrorResponse(BaseModel):
+    """A 422: `detail` lists each field error, as FastAPI does."""
+
+    detail: list[ValidationErrorItem]
+    code: str = Field(examples=["validation_error"])
+    request_id: str | None = None
+
+
+def error_response(
+    status_code: int,
+    code: str,
+    detail: Any,
+    headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> JSONResponse:
+    """The contract's error shape: detail, code and the request id (plus any fields of `extra`)."""
+    body = {**(extra or {}), "detail": detail, "code": code, "request_id": correlation_id.get()}
+    return JSONResponse(body, status_code=status_code, headers=headers)
+
+
+# Responses that hold tokens or tasks must not be kept by caches.
+NO_STORE = {"Cache-Control": "no-store"}
+
+_DESCRIPTIONS = {
+    400: "Bad request",
+    401: "Missing, invalid or expired credentials (`not_authenticated`, `invalid_token`, `token_expired`, "
+    "`invalid_credentials`)",
+    404: "Not found, or not yours (`not_found`)",
+    409: "Conflict (`user_exists`)",
+    412: "If-Match does not match the task's current ETag (`precondition_failed`); nothing changed",
+    413: "Request body too large (`payload_too_large`)",
+    422: "Validation failed (`validation_error`)",
+    429: "Too many attempts (`rate_limited`); see `Retry-After`",
+    503: "Service unavailable",
+}
+
+
+def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for a route that may answer with these error statuses."""
+    declared: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        model = ValidationErrorResponse if status == 422 else ErrorResponse
+        declared[status] = {"model": model, "description": _DESCRIPTIONS[status]}
+        if status == 429:
+            declared[status]["headers"] = {
+                "Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}
+            }
+    return declared
+
+
+# RFC 9110 section 8.8.3: entity-tag = [ "W/" ] DQUOTE *etagc DQUOTE, where etagc is any visible
+# character but DQUOTE (commas included), or obs-text.
+_ENTITY_TAG = re.compile(r'(W/)?"[\x21\x23-\x7e\x80-\xff]*"')
+_LIST_SEPARATOR = re.compile(r"[ \t]*,[ \t]*|[ \t]+")
+
+
+def _tags(header: str) -> list[str] | None:
+    """The entity-tags of a `#entity-tag` list, or None for `*`.
+
+    A quoted tag may hold commas, so the list is read tag by tag, not split on commas. Reading
+    stops at anything that is not a tag: what was read before it still counts.
+    """
+    header = header.strip(" \t")
+    if header == "*":
+        return None
+    tags: list[str] = []
+    position = 0
+    while position < len(header):
+        separator = _LIST_SEPARATOR.match(header, position)
+        if separator is not None:
+            position = separator.end()
+            continue
+        tag = _ENTITY_TAG.match(header, position)
+        if tag is None:
+            break
+        tags.append(tag.group())
+        position = tag.end()
+    return tags
+
+
+def if_match_allows(header: str | None, current: str) -> bool:
+    """If-Match: absent, `*`, or one of the listed tags equal to `current` (strong comparison)."""
+    if header is None:
+        return True
+    tags = _tags(header)
+    return tags is None or current in tags
+
+
+def if_none_match_hits(header: str | None, current: str) -> bool:
+    """If-None-Match: `*` or a listed tag equal to `current` (weak comparison: W/ is ignored)."""
+    if header is None:
+        return False
+    tags = _tags(header)
+    return tags is None or current in [tag.removeprefix("W/") for tag in tags]

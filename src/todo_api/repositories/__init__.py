@@ -1,1 +1,0 @@
-"""Every SQL statement of the service lives in this package."""
