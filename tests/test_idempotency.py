@@ -86,7 +86,7 @@ async def test_keys_belong_to_their_user(
     assert theirs.status_code == 201
     assert "Idempotent-Replayed" not in theirs.headers
     assert theirs.json()["id"] != mine.json()["id"]
-    assert theirs.json()["owner_id"] == other.id
+    assert theirs.json()["created_by"] == other.id
 
 
 async def test_20_concurrent_posts_with_one_key_create_one_task(

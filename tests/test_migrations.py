@@ -27,6 +27,11 @@ from todo_api.core.db import metadata
 
 # The tables every revision must keep the rows of, whatever else it does.
 KEPT_TABLES = ("users", "tasks")
+# Columns a revision's upgrade and downgrade rewrite on purpose; its own data test checks how.
+REWRITTEN = {
+    # The stored answers of POST /tasks take the task's new shape (tests/test_lists_migration.py).
+    "0005": frozenset({("idempotency_keys", "response")}),
+}
 
 
 @pytest.fixture
@@ -57,19 +62,20 @@ async def test_each_revision_goes_up_down_and_up_again_keeping_rows(stairway_dat
         for step in steps:
             up = f"upgrade to {step.revision}"
             down = f"downgrade from {step.revision} to {step.down_revision}"
+            rewritten = REWRITTEN.get(step.revision, frozenset())
             await asyncio.to_thread(command.upgrade, config, step.revision)
-            await rows.check(engine, after=up)
+            await rows.check(engine, after=up, rewritten=rewritten)
             written = await rows.insert(engine, at=step.revision)
             assert set(KEPT_TABLES) <= set(written), f"at {step.revision} only {sorted(written)}"
             above = await schema_now()
 
             await asyncio.to_thread(command.downgrade, config, step.down_revision)
-            await rows.check(engine, after=down)
+            await rows.check(engine, after=down, rewritten=rewritten)
             assert_same_schema(below, await schema_now(), after=down)
             await rows.insert(engine, at=f"{step.down_revision} (after {down})")
 
             await asyncio.to_thread(command.upgrade, config, step.revision)
-            await rows.check(engine, after=f"{down} and back up")
+            await rows.check(engine, after=f"{down} and back up", rewritten=rewritten)
             assert_same_schema(above, await schema_now(), after=f"{down} and back up")
             below = above
 

@@ -7,7 +7,7 @@ after trimming, a null title in a PATCH): those must be a 422 `validation_error`
 After every step, each user's whole `GET /tasks` must equal the model of that user's tasks: the same
 ids in the same order (the sort goes round every key from one step to the next, starting with the
 default, newest first) and, for every task, the trimmed title, description, status, priority, due
-date (as an instant), `is_completed`, `owner_id`, and the timestamps the write responses reported.
+date (as an instant), `is_completed`, `created_by`, and the timestamps the write responses reported.
 The write responses themselves obey the timestamp rules: `created_at` never changes, `updated_at` is
 never before it and moves on every change, `completed_at` is set when a task enters `completed`,
 kept while it stays there and cleared when it leaves. Every timestamp is ISO 8601 in UTC.
@@ -181,7 +181,7 @@ def optional_timestamp(value: str | None) -> datetime | None:
 
 def read_task(body: Mapping[str, Any], owner: SignedInUser) -> ModelTask:
     """A task of the API as the model sees it, after the checks that need no model."""
-    assert body["owner_id"] == owner.id
+    assert body["created_by"] == owner.id
     assert body["is_completed"] == (body["status"] == "completed")
     task = ModelTask(
         id=body["id"],

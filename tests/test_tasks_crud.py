@@ -21,11 +21,13 @@ TASK_FIELDS = {
     "completed_at",
     "created_at",
     "updated_at",
-    "owner_id",
+    "list_id",
+    "assignee_id",
+    "created_by",
 }
 READ_ONLY_FIELDS: dict[str, Any] = {
     "id": 12345,
-    "owner_id": 1,
+    "created_by": 1,
     "created_at": "2026-01-01T00:00:00Z",
     "updated_at": "2026-01-01T00:00:00Z",
     "completed_at": "2026-01-01T00:00:00Z",
@@ -96,7 +98,9 @@ async def test_create_returns_201_with_defaults_and_location(
     assert task["due_date"] is None
     assert task["is_completed"] is False
     assert task["completed_at"] is None
-    assert task["owner_id"] == user.id
+    assert task["created_by"] == user.id
+    assert task["assignee_id"] is None
+    assert isinstance(task["list_id"], int)
     assert parse_utc(task["created_at"]) == parse_utc(task["updated_at"])
     assert response.headers["Location"] == f"/tasks/{task['id']}"
 
@@ -261,7 +265,7 @@ async def test_unknown_field_in_body_is_422(
 async def test_rejected_create_creates_nothing(client: httpx.AsyncClient, users: UserFactory) -> None:
     user = await users.create()
 
-    await client.post("/tasks", json={"title": "t", "owner_id": 999}, headers=user.headers)
+    await client.post("/tasks", json={"title": "t", "created_by": 999}, headers=user.headers)
     await client.post("/tasks", json={"title": "   "}, headers=user.headers)
 
     assert (await client.get("/tasks", headers=user.headers)).json()["total"] == 0
@@ -374,7 +378,7 @@ async def test_put_replaces_every_writable_field(client: httpx.AsyncClient, user
     assert response.status_code == 200, response.text
     replaced = response.json()
     assert replaced["id"] == task["id"]
-    assert replaced["owner_id"] == user.id
+    assert replaced["created_by"] == user.id
     assert replaced["title"] == "Replaced"
     assert replaced["description"] == "new"
     assert replaced["status"] == "in_progress"
@@ -790,7 +794,7 @@ async def test_post_with_trailing_slash_creates_without_redirect(
     assert response.status_code == 201, response.text
     task = response.json()
     assert task["title"] == "Slashed"
-    assert task["owner_id"] == user.id
+    assert task["created_by"] == user.id
     assert response.headers["Location"] == f"/tasks/{task['id']}"
 
 

@@ -79,7 +79,7 @@ async def test_owner_can_still_act_after_a_foreign_attempt(
     response = await client.post(f"/tasks/{task['id']}/complete", headers=alice.headers)
 
     assert response.status_code == 200
-    assert response.json()["owner_id"] == alice.id
+    assert response.json()["created_by"] == alice.id
     assert response.json()["is_completed"] is True
 
 
@@ -97,7 +97,7 @@ async def test_a_list_holds_only_the_callers_tasks(client: httpx.AsyncClient, us
     assert {item["id"] for item in bob_page["items"]} == {task["id"] for task in bobs}
     assert bob_page["total"] == 2
     assert bob_page["pages"] == 1
-    assert all(item["owner_id"] == bob.id for item in bob_page["items"])
+    assert all(item["created_by"] == bob.id for item in bob_page["items"])
 
 
 async def test_a_user_without_tasks_sees_an_empty_list(client: httpx.AsyncClient, users: UserFactory) -> None:
@@ -160,6 +160,6 @@ async def test_a_new_task_belongs_to_its_creator(client: httpx.AsyncClient, user
     alices = await create_task(client, alice)
     bobs = await create_task(client, bob)
 
-    assert alices["owner_id"] == alice.id
-    assert bobs["owner_id"] == bob.id
+    assert alices["created_by"] == alice.id
+    assert bobs["created_by"] == bob.id
     assert (await client.get(f"/tasks/{bobs['id']}", headers=alice.headers)).status_code == 404

@@ -16,8 +16,9 @@ from todo_api.auth.repository import RefreshTokenRepository
 from todo_api.core.config import ConfigurationError, Settings, load_settings
 from todo_api.core.db import Database, create_engine, upgrade_database
 from todo_api.core.observability import configure_logging
+from todo_api.idempotency.repository import IdempotencyKeyRepository
+from todo_api.idempotency.service import IdempotencyService
 from todo_api.maintenance import MaintenanceService
-from todo_api.tasks.repository import IdempotencyKeyRepository
 
 
 async def purge(settings: Settings, what: Callable[[MaintenanceService], Awaitable[int]]) -> int:
@@ -25,7 +26,8 @@ async def purge(settings: Settings, what: Callable[[MaintenanceService], Awaitab
     database = Database(create_engine(settings))
     try:
         async with database.write_session() as session, session.begin():
-            service = MaintenanceService(IdempotencyKeyRepository(session), RefreshTokenRepository(session))
+            idempotency = IdempotencyService(IdempotencyKeyRepository(session))
+            service = MaintenanceService(idempotency, RefreshTokenRepository(session))
             return await what(service)
     finally:
         await database.dispose()

@@ -20,11 +20,16 @@ from todo_api.auth.service import AuthService
 from todo_api.core.config import Settings
 from todo_api.core.db import Database, release_connection
 from todo_api.core.errors import DomainError, InvalidToken, NotAuthenticated
+from todo_api.core.http import ObjectId
 from todo_api.core.observability import bind_user
 from todo_api.core.security import PasswordHasher
+from todo_api.idempotency.repository import IdempotencyKeyRepository
+from todo_api.idempotency.service import IdempotencyService
+from todo_api.lists.repository import ListRepository
+from todo_api.lists.service import ListService
 from todo_api.models import User
 from todo_api.operations.service import HealthService
-from todo_api.tasks.repository import IdempotencyKeyRepository, TaskRepository
+from todo_api.tasks.repository import TaskRepository
 from todo_api.tasks.service import TaskService
 
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -89,12 +94,24 @@ async def _unit_of_work(factory: async_sessionmaker[AsyncSession]) -> AsyncItera
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
+async def get_list_service(session: SessionDep) -> ListService:
+    return ListService(ListRepository(session), IdempotencyService(IdempotencyKeyRepository(session)))
+
+
+ListServiceDep = Annotated[ListService, Depends(get_list_service)]
+
+
 async def get_auth_service(
-    session: SessionDep, hasher: PasswordHasherDep, rate_limits: RateLimitsDep, settings: SettingsDep
+    session: SessionDep,
+    hasher: PasswordHasherDep,
+    rate_limits: RateLimitsDep,
+    settings: SettingsDep,
+    lists: ListServiceDep,
 ) -> AuthService:
     return AuthService(
         UserRepository(session),
         RefreshTokenRepository(session),
+        lists,
         hasher,
         rate_limits,
         settings,
@@ -102,8 +119,8 @@ async def get_auth_service(
     )
 
 
-async def get_task_service(session: SessionDep) -> TaskService:
-    return TaskService(TaskRepository(session), IdempotencyKeyRepository(session))
+async def get_task_service(session: SessionDep, lists: ListServiceDep) -> TaskService:
+    return TaskService(TaskRepository(session), lists, IdempotencyService(IdempotencyKeyRepository(session)))
 
 
 async def get_health_service(database: DatabaseDep, settings: SettingsDep) -> HealthService:
@@ -137,3 +154,8 @@ async def get_current_user(
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+async def refuse_inbox(list_id: ObjectId, user: CurrentUser, lists: ListServiceDep) -> None:
+    """409 inbox_protected before anything else about a request to delete, share or transfer an inbox."""
+    await lists.refuse_inbox(user, list_id)

@@ -22,22 +22,29 @@ from todo_api.auth.rate_limit import RateLimits, create_storage
 from todo_api.core.config import ConfigurationError, Settings, load_settings
 from todo_api.core.db import Database, create_engine, upgrade_database
 from todo_api.core.errors import (
+    AlreadyMember,
     DatabaseUnavailable,
     DomainError,
+    Forbidden,
     IdempotencyKeyReused,
+    InboxProtected,
     InvalidCredentials,
+    InvalidField,
     InvalidToken,
     NotAuthenticated,
     NotFound,
+    OwnerProtected,
     PreconditionFailed,
     RateLimited,
     TokenExpired,
     UserExists,
+    UserNotFound,
 )
 from todo_api.core.http import error_response
 from todo_api.core.middleware import CORS, DeclaredBodyLimit, SecurityHeaders, TrailingSlashMiddleware
 from todo_api.core.observability import RequestObserver, configure_logging, is_sane_request_id
 from todo_api.core.security import PasswordHasher
+from todo_api.lists import router as lists
 from todo_api.operations import router as operations
 from todo_api.tasks import router as tasks
 
@@ -46,7 +53,13 @@ log = structlog.get_logger()
 # Each domain error's HTTP status and machine-readable code. Looked up along the error's MRO.
 DOMAIN_ERRORS: dict[type[DomainError], tuple[int, str]] = {
     NotFound: (404, "not_found"),
+    UserNotFound: (404, "user_not_found"),
+    Forbidden: (403, "forbidden"),
     UserExists: (409, "user_exists"),
+    AlreadyMember: (409, "already_member"),
+    InboxProtected: (409, "inbox_protected"),
+    OwnerProtected: (409, "owner_protected"),
+    InvalidField: (422, "validation_error"),
     InvalidCredentials: (401, "invalid_credentials"),
     NotAuthenticated: (401, "not_authenticated"),
     TokenExpired: (401, "token_expired"),
@@ -77,9 +90,12 @@ async def handle_domain_error(_request: Request, exc: Exception) -> JSONResponse
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
     if isinstance(exc, RateLimited):
         headers["Retry-After"] = str(exc.retry_after)
+    if isinstance(exc, PreconditionFailed) and exc.etag is not None:
+        headers["ETag"] = exc.etag
     detail: Any = exc.message
     if exc.loc is not None:
-        detail = [{"type": code, "loc": list(exc.loc), "msg": exc.message}]
+        kind = "value_error" if isinstance(exc, InvalidField) else code
+        detail = [{"type": kind, "loc": list(exc.loc), "msg": exc.message}]
     return error_response(status, code, detail, headers, getattr(exc, "extra", None))
 
 
@@ -189,7 +205,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = TodoAPI(
         title="todo-api",
         version=__version__,
-        description="Register, sign in and manage your own tasks.",
+        description="Register, sign in, and manage tasks in lists you own or that others share with you.",
         lifespan=lifespan,
         generate_unique_id_function=operation_id,
         max_body_size=settings.max_body_bytes,
@@ -210,6 +226,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(Exception, handle_crash)
 
     app.include_router(auth.router)
+    app.include_router(lists.router)
     app.include_router(tasks.router)
     app.include_router(operations.router)
     app.include_router(operations.metrics_router)

@@ -1,21 +1,20 @@
+"""Housekeeping run from the command line (`todo-api purge-...`), e.g. daily from cron."""
+
 from todo_api.auth.repository import RefreshTokenRepository
 from todo_api.core.db import utcnow
-from todo_api.tasks.repository import IdempotencyKeyRepository
-from todo_api.tasks.service import IDEMPOTENCY_WINDOW
+from todo_api.idempotency.service import IdempotencyService
 
 
 class MaintenanceService:
     """Housekeeping run from the command line (`todo-api purge-…`), e.g. daily from cron."""
 
-    def __init__(
-        self, idempotency_keys: IdempotencyKeyRepository, refresh_tokens: RefreshTokenRepository
-    ) -> None:
-        self.idempotency_keys = idempotency_keys
+    def __init__(self, idempotency: IdempotencyService, refresh_tokens: RefreshTokenRepository) -> None:
+        self.idempotency = idempotency
         self.refresh_tokens = refresh_tokens
 
     async def purge_idempotency_keys(self) -> int:
         """Forget idempotency keys older than the replay window; how many went."""
-        return await self.idempotency_keys.delete_older_than(utcnow() - IDEMPOTENCY_WINDOW)
+        return await self.idempotency.purge()
 
     async def purge_expired_refresh_tokens(self) -> int:
         """Delete refresh tokens past their expiry; how many went.

@@ -17,6 +17,7 @@ from todo_api.core.security import (
     new_auth_stamp,
     new_refresh_token,
 )
+from todo_api.lists.service import ListService
 from todo_api.models import RefreshToken, User
 
 
@@ -25,6 +26,7 @@ class AuthService:
         self,
         users: UserRepository,
         refresh_tokens: RefreshTokenRepository,
+        lists: ListService,
         hasher: PasswordHasher,
         rate_limits: RateLimits,
         settings: Settings,
@@ -32,6 +34,7 @@ class AuthService:
     ) -> None:
         self.users = users
         self.refresh_tokens = refresh_tokens
+        self.lists = lists
         self.hasher = hasher
         self.rate_limits = rate_limits
         self.settings = settings
@@ -46,8 +49,12 @@ class AuthService:
         password_hash = await self.hasher.hash(user_in.password)
         if await self.users.exists(user_in.username, user_in.email):
             raise UserExists
-        user = User(username=user_in.username, email=user_in.email.lower(), password_hash=password_hash)
-        return await self.users.add(user)
+        user = await self.users.add(
+            User(username=user_in.username, email=user_in.email.lower(), password_hash=password_hash)
+        )
+        assert user.id is not None
+        await self.lists.create_inbox(user.id)
+        return user
 
     async def login(self, login: str, password: str, client: str) -> Token:
         """Tokens for the user whose username or email is `login`, if the password matches."""
@@ -105,7 +112,8 @@ class AuthService:
         await self.refresh_tokens.revoke_all_for_user(user.id, utcnow())
 
     async def delete_account(self, user: User) -> None:
-        """Delete the user with their tasks and tokens."""
+        """Delete the user with the lists they own (and every task in them), their memberships and
+        tokens. Tasks they made or were assigned in other lists stay, without them."""
         await self.users.delete(user)
 
     async def authenticate(self, token: str) -> User:

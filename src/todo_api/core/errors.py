@@ -25,8 +25,47 @@ class TaskNotFound(NotFound):
     message = "task not found"
 
 
+class ListNotFound(NotFound):
+    message = "list not found"
+
+
+class UserNotFound(DomainError):
+    message = "no user has this username or e-mail"
+
+
+class Forbidden(DomainError):
+    """The caller can see the object, but their role on its list does not allow this."""
+
+    message = "your role on this list does not allow this"
+
+
+class InboxProtected(DomainError):
+    message = "an inbox cannot be deleted, shared or transferred"
+
+
+class OwnerProtected(DomainError):
+    message = "the owner of a list cannot be demoted, removed or leave; transfer the list first"
+
+
+class AlreadyMember(DomainError):
+    message = "this user is already a member of the list"
+
+
+class InvalidField(DomainError):
+    """A value that is well-formed but not acceptable here: a 422 pointing at the field."""
+
+    def __init__(self, loc: tuple[str, ...], message: str) -> None:
+        super().__init__(message)
+        self.loc = loc  # type: ignore[misc]
+
+
 class PreconditionFailed(DomainError):
-    message = "the task has changed since you read it (If-Match does not match its ETag)"
+    message = "the object has changed since you read it (If-Match does not match its ETag)"
+
+    def __init__(self, etag: str | None = None) -> None:
+        super().__init__()
+        # The object's current ETag, sent with the 412 so the client can read again and retry.
+        self.etag = etag
 
 
 class IdempotencyKeyReused(DomainError):

@@ -1,10 +1,11 @@
 """The HTTP edges every domain shares: the error shape, declared error answers, entity tags."""
 
 import re
-from typing import Any
+from typing import Annotated, Any
 
 from asgi_correlation_id import correlation_id
-from fastapi.responses import JSONResponse
+from fastapi import Header, Path
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 
@@ -46,13 +47,76 @@ def error_response(
 # Responses that hold tokens or tasks must not be kept by caches.
 NO_STORE = {"Cache-Control": "no-store"}
 
+ETAG_HEADER = {
+    "ETag": {
+        "description": "The object's version, for If-Match and If-None-Match.",
+        "schema": {"type": "string"},
+    }
+}
+IfMatch = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        description="Apply the write only if the object's ETag is still this one; otherwise 412.",
+    ),
+]
+IfNoneMatch = Annotated[
+    str | None,
+    Header(alias="If-None-Match", description="Answer 304 with no body if the object's ETag is this one."),
+]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        pattern=r"^[\x20-\x7E]+$",
+        description="Retry safely: the same key with the same body within 24 hours replays the first answer.",
+    ),
+]
+# What a creating route declares: its 201's headers, and the 422 an Idempotency-Key can cause.
+CREATED: dict[int | str, dict[str, Any]] = {
+    201: {
+        "headers": {
+            **ETAG_HEADER,
+            "Location": {"description": "The new object's URL.", "schema": {"type": "string"}},
+            "Idempotent-Replayed": {
+                "description": "`true` when this is the stored answer to an earlier request "
+                "with the same key.",
+                "schema": {"type": "string"},
+            },
+        }
+    },
+    422: {
+        "model": ValidationErrorResponse,
+        "description": "Validation failed (`validation_error`), or the Idempotency-Key was used "
+        'with another body (`idempotency_key_reused`, `loc` `["header", "Idempotency-Key"]`)',
+    },
+}
+# What a route answering one object declares: its ETag, and 304 when it honours If-None-Match.
+WITH_ETAG: dict[int | str, dict[str, Any]] = {200: {"headers": ETAG_HEADER}}
+NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
+    304: {"description": "Not modified: the If-None-Match ETag is current.", "headers": ETAG_HEADER}
+}
+
+# The id of an object in a path: anything else is a 422, never a 500.
+ObjectId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+
+
+def not_modified(etag: str) -> Response:
+    """304 for a matching If-None-Match."""
+    return Response(status_code=304, headers={"ETag": etag, **NO_STORE})
+
+
 _DESCRIPTIONS = {
     400: "Bad request",
     401: "Missing, invalid or expired credentials (`not_authenticated`, `invalid_token`, `token_expired`, "
     "`invalid_credentials`)",
-    404: "Not found, or not yours (`not_found`)",
+    403: "Your role on the list does not allow this (`forbidden`)",
+    404: "Not found, or on a list you cannot see (`not_found`)",
     409: "Conflict (`user_exists`)",
-    412: "If-Match does not match the task's current ETag (`precondition_failed`); nothing changed",
+    412: "If-Match does not match the current ETag (`precondition_failed`); nothing changed. "
+    "The answer carries the current `ETag`.",
     413: "Request body too large (`payload_too_large`)",
     422: "Validation failed (`validation_error`)",
     429: "Too many attempts (`rate_limited`); see `Retry-After`",
@@ -60,16 +124,23 @@ _DESCRIPTIONS = {
 }
 
 
-def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """`responses=` for a route that may answer with these error statuses."""
+def errors(*statuses: int, **descriptions: str) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for a route that may answer with these error statuses.
+
+    A route whose 404 or 409 means something more (`user_not_found`, `inbox_protected`) says so
+    with `s404=...`, `s409=...`.
+    """
     declared: dict[int | str, dict[str, Any]] = {}
     for status in statuses:
         model = ValidationErrorResponse if status == 422 else ErrorResponse
-        declared[status] = {"model": model, "description": _DESCRIPTIONS[status]}
+        description = descriptions.get(f"s{status}", _DESCRIPTIONS[status])
+        declared[status] = {"model": model, "description": description}
         if status == 429:
             declared[status]["headers"] = {
                 "Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}
             }
+        if status == 412:
+            declared[status]["headers"] = ETAG_HEADER
     return declared
 
 

@@ -68,20 +68,27 @@ _version = Column("version", Integer, nullable=False, server_default="1")
 class Task(TaskBase, table=True):
     __tablename__ = "tasks"
     __mapper_args__ = {"version_id_col": _version}
-    # Every list query filters on the owner and orders by one key plus id: one index per key.
+    # Every listing filters on the lists the caller can see and orders by one key plus id.
     __table_args__ = (
-        Index("ix_tasks_owner_created", "owner_id", "created_at", "id"),
-        Index("ix_tasks_owner_updated", "owner_id", "updated_at", "id"),
-        Index("ix_tasks_owner_due", "owner_id", "due_date", "id"),
-        Index("ix_tasks_owner_priority", "owner_id", "priority", "id"),
-        Index("ix_tasks_owner_status_created", "owner_id", "status", "created_at", "id"),
+        Index("ix_tasks_list_created", "list_id", "created_at", "id"),
+        Index("ix_tasks_list_updated", "list_id", "updated_at", "id"),
+        Index("ix_tasks_list_due", "list_id", "due_date", "id"),
+        Index("ix_tasks_list_priority", "list_id", "priority", "id"),
+        Index("ix_tasks_list_status_created", "list_id", "status", "created_at", "id"),
         # AUTOINCREMENT: SQLite would otherwise hand a deleted task's id to the next one.
         {"sqlite_autoincrement": True},
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    owner_id: int = Field(
-        sa_column=Column(Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    list_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("lists.id", ondelete="CASCADE"), nullable=False)
+    )
+    # Who made the task; null once that account is deleted.
+    created_by: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("users.id", ondelete="SET NULL"))
+    )
+    assignee_id: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("users.id", ondelete="SET NULL"), index=True)
     )
     completed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
@@ -90,4 +97,4 @@ class Task(TaskBase, table=True):
 
 
 # Titles sort case-insensitively ("apple" before "Banana"), so their index is on lower(title).
-Index("ix_tasks_owner_title", col(Task.owner_id), func.lower(col(Task.title)), col(Task.id))
+Index("ix_tasks_list_title", col(Task.list_id), func.lower(col(Task.title)), col(Task.id))

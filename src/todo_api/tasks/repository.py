@@ -1,18 +1,17 @@
-"""Tasks and idempotency keys: every SQL statement of the tasks domain."""
+"""Every SQL statement of the tasks domain."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import ColumnElement, func
 from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from todo_api.core.errors import PreconditionFailed
-from todo_api.models import IdempotencyKey, Task, TaskPriority, TaskStatus
+from todo_api.models import ListMember, Role, Task, TaskPriority, TaskStatus
 
 _SORT_COLUMNS: dict[str, Any] = {
     "created_at": col(Task.created_at),
@@ -27,6 +26,8 @@ _SORT_COLUMNS: dict[str, Any] = {
 class TaskFilter:
     """What a listing is narrowed to; None is "any"."""
 
+    list_id: int | None = None
+    assignee_id: int | None = None
     status: TaskStatus | None = None
     priority: TaskPriority | None = None
     search: str | None = None
@@ -61,22 +62,38 @@ class TaskRepository:
             raise PreconditionFailed from None
         return task
 
-    async def get_for_owner(self, task_id: int, owner_id: int, *, for_update: bool = False) -> Task | None:
-        """The task, or None when it does not exist or belongs to someone else.
+    async def get_visible(
+        self, task_id: int, user_id: int, *, for_update: bool = False
+    ) -> tuple[Task, Role] | None:
+        """The task and the caller's role on its list; None when it does not exist or is on a list
+        they are no member of (one statement: the membership is part of the read).
 
         `for_update` locks the row until the transaction ends, for a read that precedes a write.
         """
-        statement = select(Task).where(Task.id == task_id, Task.owner_id == owner_id)
+        statement = (
+            select(Task, ListMember.role)
+            .join(
+                ListMember,
+                (col(ListMember.list_id) == col(Task.list_id)) & (col(ListMember.user_id) == user_id),
+            )
+            .where(col(Task.id) == task_id)
+        )
         if for_update:
-            statement = statement.with_for_update()
-        result = await self.session.exec(statement)
-        return result.first()
+            statement = statement.with_for_update(of=Task)
+        row = (await self.session.exec(statement)).first()
+        return (row[0], Role(row[1])) if row else None
 
-    async def list_for_owner(
-        self, owner_id: int, where: TaskFilter, sort: str, skip: int, limit: int, now: datetime
+    async def list_visible(
+        self, user_id: int, where: TaskFilter, sort: str, skip: int, limit: int, now: datetime
     ) -> tuple[Sequence[Task], int]:
-        """One page of the owner's tasks matching the filter, and how many match in all."""
-        conditions: list[ColumnElement[bool]] = [col(Task.owner_id) == owner_id]
+        """One page of the tasks on every list `user_id` is a member of that match the filter, and
+        how many match in all."""
+        member_of = select(ListMember.list_id).where(col(ListMember.user_id) == user_id)
+        conditions: list[ColumnElement[bool]] = [col(Task.list_id).in_(member_of.scalar_subquery())]
+        if where.list_id is not None:
+            conditions.append(col(Task.list_id) == where.list_id)
+        if where.assignee_id is not None:
+            conditions.append(col(Task.assignee_id) == where.assignee_id)
         if where.due_after is not None:
             conditions.append(col(Task.due_date) >= where.due_after)
         if where.due_before is not None:
@@ -117,47 +134,3 @@ class TaskRepository:
             await self.session.flush()
         except StaleDataError:
             raise PreconditionFailed from None
-
-
-class IdempotencyKeyRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    async def get(self, user_id: int, key: str) -> IdempotencyKey | None:
-        statement = select(IdempotencyKey).where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
-        result = await self.session.exec(statement.execution_options(populate_existing=True))
-        return result.first()
-
-    async def claim(self, user_id: int, key: str, request_hash: str, now: datetime) -> bool:
-        """Insert the key unless it exists; False when another request holds it.
-
-        On PostgreSQL a concurrent claim waits here until the other transaction ends, so a False
-        always means the other request's record (with its response) is committed and readable.
-        """
-        dialect = self.session.get_bind().dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        statement = (
-            insert(IdempotencyKey)
-            .values(user_id=user_id, key=key, request_hash=request_hash, created_at=now)
-            .on_conflict_do_nothing(index_elements=["user_id", "key"])
-            .returning(col(IdempotencyKey.id))
-        )
-        result = await self.session.exec(statement)
-        return result.first() is not None
-
-    async def save_response(self, user_id: int, key: str, response: dict[str, Any]) -> None:
-        await self.session.exec(
-            update(IdempotencyKey)
-            .where(col(IdempotencyKey.user_id) == user_id, col(IdempotencyKey.key) == key)
-            .values(response=response)
-        )
-
-    async def delete(self, record: IdempotencyKey) -> None:
-        await self.session.delete(record)
-        await self.session.flush()
-
-    async def delete_older_than(self, cutoff: datetime) -> int:
-        """Delete every record created before `cutoff`; how many went."""
-        statement = delete(IdempotencyKey).where(col(IdempotencyKey.created_at) < cutoff)
-        result = await self.session.exec(statement)
-        return int(result.rowcount)

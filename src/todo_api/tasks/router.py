@@ -1,8 +1,20 @@
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query, Response, status
+from fastapi import APIRouter, Query, Response, status
 
-from todo_api.core.http import NO_STORE, ValidationErrorResponse, errors, if_none_match_hits
+from todo_api.core.http import (
+    CREATED,
+    NO_STORE,
+    NOT_MODIFIED,
+    WITH_ETAG,
+    IdempotencyKey,
+    IfMatch,
+    IfNoneMatch,
+    ObjectId,
+    errors,
+    if_none_match_hits,
+    not_modified,
+)
 from todo_api.deps import CurrentUser, TaskServiceDep
 from todo_api.models import Task
 from todo_api.tasks.schemas import TaskCreate, TaskListParams, TaskPage, TaskPublic, TaskUpdate
@@ -10,37 +22,8 @@ from todo_api.tasks.service import task_etag
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 
-TaskId = Annotated[int, Path(ge=1, le=2**31 - 1, description="The task's id.")]
 ListParams = Annotated[TaskListParams, Query()]
-IfMatch = Annotated[
-    str | None,
-    Header(
-        alias="If-Match",
-        description="Apply the write only if the task's ETag is still this one; otherwise 412.",
-    ),
-]
-IfNoneMatch = Annotated[
-    str | None,
-    Header(alias="If-None-Match", description="Answer 304 with no body if the task's ETag is this one."),
-]
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        min_length=1,
-        max_length=255,
-        pattern=r"^[\x20-\x7E]+$",
-        description="Retry safely: the same key with the same body within 24 hours replays the first answer.",
-    ),
-]
-
-ETAG_HEADER = {
-    "ETag": {
-        "description": "The task's version, for If-Match and If-None-Match.",
-        "schema": {"type": "string"},
-    }
-}
-TASK_OK: dict[int | str, dict[str, Any]] = {200: {"headers": ETAG_HEADER}}
+TASK_WRITE = errors(401, 403, 404, 412, 413, 422)
 
 
 def with_etag(response: Response, task: Task) -> TaskPublic:
@@ -55,25 +38,7 @@ def with_etag(response: Response, task: Task) -> TaskPublic:
     status_code=status.HTTP_201_CREATED,
     response_model=TaskPublic,
     name="create_task",
-    responses={
-        201: {
-            "headers": {
-                **ETAG_HEADER,
-                "Location": {"description": "The new task's URL.", "schema": {"type": "string"}},
-                "Idempotent-Replayed": {
-                    "description": "`true` when this is the stored answer to an earlier request "
-                    "with the same key.",
-                    "schema": {"type": "string"},
-                },
-            }
-        },
-        **errors(401, 413),
-        422: {
-            "model": ValidationErrorResponse,
-            "description": "Validation failed (`validation_error`), or the Idempotency-Key was used "
-            'with another body (`idempotency_key_reused`, `loc` `["header", "Idempotency-Key"]`)',
-        },
-    },
+    responses={**CREATED, **errors(401, 403, 404, 413)},
 )
 async def create_task(
     task_in: TaskCreate,
@@ -82,21 +47,21 @@ async def create_task(
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> TaskPublic:
-    """Create a task."""
+    """Create a task in a list where you are an editor (your inbox by default)."""
     created = await tasks.create(user, task_in, idempotency_key)
-    response.headers["Location"] = f"/tasks/{created.task.id}"
+    response.headers["Location"] = f"/tasks/{created.body['id']}"
     response.headers["ETag"] = created.etag
     response.headers.update(NO_STORE)
     if created.replayed:
         response.headers["Idempotent-Replayed"] = "true"
-    return created.task
+    return TaskPublic.model_validate(created.body)
 
 
-@router.get("", response_model=TaskPage, name="list_tasks", responses=errors(401, 422))
+@router.get("", response_model=TaskPage, name="list_tasks", responses=errors(401, 404, 422))
 async def list_tasks(
     params: ListParams, user: CurrentUser, tasks: TaskServiceDep, response: Response
 ) -> TaskPage:
-    """List your tasks: filter, search, sort and page."""
+    """The tasks of every list you can see: filter, search, sort and page."""
     response.headers.update(NO_STORE)
     return await tasks.list(user, params)
 
@@ -105,24 +70,20 @@ async def list_tasks(
     "/{task_id}",
     response_model=TaskPublic,
     name="get_task",
-    responses={
-        **TASK_OK,
-        304: {"description": "Not modified: the If-None-Match ETag is current.", "headers": ETAG_HEADER},
-        **errors(401, 404, 422),
-    },
+    responses={**WITH_ETAG, **NOT_MODIFIED, **errors(401, 404, 422)},
 )
 async def get_task(
-    task_id: TaskId,
+    task_id: ObjectId,
     user: CurrentUser,
     tasks: TaskServiceDep,
     response: Response,
     if_none_match: IfNoneMatch = None,
 ) -> TaskPublic | Response:
-    """One of your tasks."""
+    """A task on one of your lists."""
     task = await tasks.get(user, task_id)
     etag = task_etag(task)
     if if_none_match_hits(if_none_match, etag):
-        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag, **NO_STORE})
+        return not_modified(etag)
     return with_etag(response, task)
 
 
@@ -130,10 +91,10 @@ async def get_task(
     "/{task_id}",
     response_model=TaskPublic,
     name="replace_task",
-    responses={**TASK_OK, **errors(401, 404, 412, 413, 422)},
+    responses={**WITH_ETAG, **TASK_WRITE},
 )
 async def replace_task(
-    task_id: TaskId,
+    task_id: ObjectId,
     task_in: TaskCreate,
     user: CurrentUser,
     tasks: TaskServiceDep,
@@ -148,10 +109,10 @@ async def replace_task(
     "/{task_id}",
     response_model=TaskPublic,
     name="update_task",
-    responses={**TASK_OK, **errors(401, 404, 412, 413, 422)},
+    responses={**WITH_ETAG, **TASK_WRITE},
 )
 async def update_task(
-    task_id: TaskId,
+    task_id: ObjectId,
     task_in: TaskUpdate,
     user: CurrentUser,
     tasks: TaskServiceDep,
@@ -166,10 +127,10 @@ async def update_task(
     "/{task_id}/complete",
     response_model=TaskPublic,
     name="complete_task",
-    responses={**TASK_OK, **errors(401, 404, 412, 422)},
+    responses={**WITH_ETAG, **TASK_WRITE},
 )
 async def complete_task(
-    task_id: TaskId,
+    task_id: ObjectId,
     user: CurrentUser,
     tasks: TaskServiceDep,
     response: Response,
@@ -183,10 +144,10 @@ async def complete_task(
     "/{task_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     name="delete_task",
-    responses=errors(401, 404, 412, 422),
+    responses=errors(401, 403, 404, 412, 422),
 )
 async def delete_task(
-    task_id: TaskId, user: CurrentUser, tasks: TaskServiceDep, if_match: IfMatch = None
+    task_id: ObjectId, user: CurrentUser, tasks: TaskServiceDep, if_match: IfMatch = None
 ) -> None:
     """Delete a task."""
     await tasks.delete(user, task_id, if_match)

@@ -13,25 +13,38 @@ Title = Annotated[str, Field(min_length=1, max_length=200)]
 Description = Annotated[str, Field(max_length=5000)]
 
 
+ObjectRef = Annotated[int, Field(ge=1, le=2**31 - 1)]
+
+
 class TaskCreate(TaskBase):
-    """A new task, or the whole of a task for PUT: omitted optional fields take their defaults."""
+    """A new task, or the whole of a task for PUT: omitted optional fields take their defaults,
+    except `list_id`, which a PUT leaves as it is (and a new task takes from your inbox)."""
 
     model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
 
+    list_id: ObjectRef | None = Field(
+        default=None, description="Default: your inbox (POST), unchanged (PUT)."
+    )
+    assignee_id: ObjectRef | None = Field(
+        default=None, description="A member of the task's list with at least the editor role."
+    )
+
 
 class TaskUpdate(BaseModel):
-    """PATCH: only the fields sent change; `null` clears `description` or `due_date`."""
+    """PATCH: only the fields sent change; `null` clears `description`, `due_date` or `assignee_id`."""
 
     model_config = ConfigDict(extra="forbid")
 
-    # Leaving a field out keeps it; null is refused for these three, hence not in the schema.
+    # Leaving a field out keeps it; null is refused for these four, hence not in the schema.
     title: Title | SkipJsonSchema[None] = None
     description: Description | None = None
     status: TaskStatus | SkipJsonSchema[None] = None
     priority: TaskPriority | SkipJsonSchema[None] = None
     due_date: UTCInstant | None = None
+    list_id: ObjectRef | SkipJsonSchema[None] = None
+    assignee_id: ObjectRef | None = None
 
-    @field_validator("title", "status", "priority", mode="before")
+    @field_validator("title", "status", "priority", "list_id", mode="before")
     @classmethod
     def _not_null(cls, value: Any) -> Any:
         if value is None:
@@ -43,15 +56,17 @@ class TaskPublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: int
+    list_id: int
     title: str
     description: str | None
     status: TaskStatus
     priority: TaskPriority
     due_date: datetime | None
+    assignee_id: int | None
     completed_at: datetime | None
+    created_by: int | None = Field(description="Who made the task; null once that account is deleted.")
     created_at: datetime
     updated_at: datetime
-    owner_id: int
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -84,6 +99,10 @@ class TaskListParams(BaseModel):
     sort: TaskSort = TaskSort.created_at_desc
     due_after: UTCInstant | None = Field(default=None, description="Only tasks due at or after this instant.")
     due_before: UTCInstant | None = Field(default=None, description="Only tasks due before this instant.")
+    list_id: int | None = Field(default=None, ge=1, le=2**31 - 1, description="Only the tasks of this list.")
+    assignee_id: int | None = Field(
+        default=None, ge=1, le=2**31 - 1, description="Only tasks assigned to this user."
+    )
     overdue: bool | None = Field(
         default=None,
         description="true: due in the past and not completed; false: every other task.",

@@ -1,31 +1,16 @@
-import hashlib
-import json
-from dataclasses import dataclass
-from datetime import timedelta
+"""Tasks: created, read, changed and deleted by the members of their list, as their role allows."""
+
 from typing import Any
 
 from todo_api.core.db import utcnow
-from todo_api.core.errors import IdempotencyKeyReused, PreconditionFailed, TaskNotFound
+from todo_api.core.errors import Forbidden, InvalidField, PreconditionFailed, TaskNotFound
 from todo_api.core.http import if_match_allows
 from todo_api.core.pagination import page_info
-from todo_api.models import Task, TaskStatus, User
-from todo_api.tasks.repository import IdempotencyKeyRepository, TaskFilter, TaskRepository
+from todo_api.idempotency.service import Answer, IdempotencyService, fingerprint
+from todo_api.lists.service import ListService
+from todo_api.models import Role, Task, TaskStatus, User
+from todo_api.tasks.repository import TaskFilter, TaskRepository
 from todo_api.tasks.schemas import TaskCreate, TaskListParams, TaskPage, TaskPublic, TaskUpdate
-
-IDEMPOTENCY_WINDOW = timedelta(hours=24)
-
-
-@dataclass(frozen=True, slots=True)
-class TaskCreated:
-    task: TaskPublic
-    etag: str
-    replayed: bool
-
-
-def request_fingerprint(task_in: TaskCreate) -> str:
-    """What makes two create requests "the same body": the fields sent, as validated."""
-    canonical = json.dumps(task_in.model_dump(mode="json", exclude_unset=True), sort_keys=True)
-    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def task_etag(task: Task) -> str:
@@ -35,42 +20,32 @@ def task_etag(task: Task) -> str:
 
 
 class TaskService:
-    def __init__(self, tasks: TaskRepository, idempotency_keys: IdempotencyKeyRepository) -> None:
+    def __init__(self, tasks: TaskRepository, lists: ListService, idempotency: IdempotencyService) -> None:
         self.tasks = tasks
-        self.idempotency_keys = idempotency_keys
+        self.lists = lists
+        self.idempotency = idempotency
 
-    async def create(
-        self, owner: User, task_in: TaskCreate, idempotency_key: str | None = None
-    ) -> TaskCreated:
-        """A new task owned by `owner`; with an idempotency key, a retry gets the first answer back."""
-        assert owner.id is not None
-        if idempotency_key is None:
-            return await self._insert(owner, task_in)
-        fingerprint = request_fingerprint(task_in)
-        record = await self.idempotency_keys.get(owner.id, idempotency_key)
-        if record is not None and record.created_at < utcnow() - IDEMPOTENCY_WINDOW:
-            await self.idempotency_keys.delete(record)
-            record = None
-        if record is None and await self.idempotency_keys.claim(
-            owner.id, idempotency_key, fingerprint, utcnow()
-        ):
-            created = await self._insert(owner, task_in)
-            answer = {"task": created.task.model_dump(mode="json"), "etag": created.etag}
-            await self.idempotency_keys.save_response(owner.id, idempotency_key, answer)
-            return created
-        # Another request holds the key: it committed before our claim returned.
-        record = record or await self.idempotency_keys.get(owner.id, idempotency_key)
-        assert record is not None
-        assert record.response is not None
-        if record.request_hash != fingerprint:
-            raise IdempotencyKeyReused
-        task = TaskPublic.model_validate(record.response["task"])
-        return TaskCreated(task=task, etag=record.response["etag"], replayed=True)
+    async def create(self, user: User, task_in: TaskCreate, idempotency_key: str | None = None) -> Answer:
+        """A new task in a list where the user is an editor (their inbox by default); with an
+        idempotency key, a retry gets the first answer back."""
+        assert user.id is not None
+        creator = user.id
 
-    async def list(self, owner: User, params: TaskListParams) -> TaskPage:
-        """One page of the owner's tasks, with the totals a client needs to page on."""
-        assert owner.id is not None
+        async def insert() -> Answer:
+            task = await self._insert(creator, task_in)
+            return Answer(body=TaskPublic.model_validate(task).model_dump(mode="json"), etag=task_etag(task))
+
+        request = fingerprint(task_in.model_dump(mode="json", exclude_unset=True))
+        return await self.idempotency.once(creator, "tasks", idempotency_key, request, insert)
+
+    async def list(self, user: User, params: TaskListParams) -> TaskPage:
+        """One page of the tasks on the user's lists, with the totals a client needs to page on."""
+        assert user.id is not None
+        if params.list_id is not None:
+            await self.lists.require_role(user.id, params.list_id, Role.viewer)
         where = TaskFilter(
+            list_id=params.list_id,
+            assignee_id=params.assignee_id,
             status=params.status_filter,
             priority=params.priority,
             search=params.q,
@@ -78,64 +53,82 @@ class TaskService:
             due_before=params.due_before,
             overdue=params.overdue,
         )
-        items, total = await self.tasks.list_for_owner(
-            owner.id, where, params.sort.value, params.skip, params.limit, utcnow()
+        items, total = await self.tasks.list_visible(
+            user.id, where, params.sort.value, params.skip, params.limit, utcnow()
         )
         return TaskPage(
             items=[TaskPublic.model_validate(task) for task in items],
             **page_info(total, params.skip, params.limit),
         )
 
-    async def get(self, owner: User, task_id: int) -> Task:
-        """The owner's task; someone else's is as missing as one that never existed."""
-        return await self._get(owner, task_id)
+    async def get(self, user: User, task_id: int) -> Task:
+        """A task on one of the user's lists; any other is as missing as one that never existed."""
+        assert user.id is not None
+        found = await self.tasks.get_visible(task_id, user.id)
+        if found is None:
+            raise TaskNotFound
+        return found[0]
 
-    async def replace(self, owner: User, task_id: int, task_in: TaskCreate, if_match: str | None) -> Task:
-        """PUT: every writable field takes the sent value or its default."""
-        task = await self._get_for_write(owner, task_id, if_match)
-        return await self._apply(task, task_in.model_dump())
+    async def replace(self, user: User, task_id: int, task_in: TaskCreate, if_match: str | None) -> Task:
+        """PUT: every writable field takes the sent value or its default; the list stays unless sent."""
+        task = await self._get_for_write(user, task_id, if_match)
+        changes = task_in.model_dump()
+        if task_in.list_id is None:
+            del changes["list_id"]
+        return await self._apply(user, task, changes)
 
-    async def update(self, owner: User, task_id: int, task_in: TaskUpdate, if_match: str | None) -> Task:
+    async def update(self, user: User, task_id: int, task_in: TaskUpdate, if_match: str | None) -> Task:
         """PATCH: only the fields sent change."""
-        task = await self._get_for_write(owner, task_id, if_match)
-        return await self._apply(task, task_in.model_dump(exclude_unset=True))
+        task = await self._get_for_write(user, task_id, if_match)
+        return await self._apply(user, task, task_in.model_dump(exclude_unset=True))
 
-    async def complete(self, owner: User, task_id: int, if_match: str | None) -> Task:
+    async def complete(self, user: User, task_id: int, if_match: str | None) -> Task:
         """Mark the task completed; completing it again keeps the first `completed_at`."""
-        task = await self._get_for_write(owner, task_id, if_match)
-        return await self._apply(task, {"status": TaskStatus.completed})
+        task = await self._get_for_write(user, task_id, if_match)
+        return await self._apply(user, task, {"status": TaskStatus.completed})
 
-    async def delete(self, owner: User, task_id: int, if_match: str | None) -> None:
-        task = await self._get_for_write(owner, task_id, if_match)
+    async def delete(self, user: User, task_id: int, if_match: str | None) -> None:
+        task = await self._get_for_write(user, task_id, if_match)
         await self.tasks.delete(task)
 
-    async def _insert(self, owner: User, task_in: TaskCreate) -> TaskCreated:
-        assert owner.id is not None
+    async def _insert(self, creator: int, task_in: TaskCreate) -> Task:
+        list_id = task_in.list_id or await self.lists.inbox_id(creator)
+        await self.lists.require_role(creator, list_id, Role.editor)
+        await self._check_assignee(list_id, task_in.assignee_id)
         now = utcnow()
-        task = Task(**task_in.model_dump(), owner_id=owner.id, created_at=now, updated_at=now)
+        fields = task_in.model_dump(exclude={"list_id"})
+        task = Task(**fields, list_id=list_id, created_by=creator, created_at=now, updated_at=now)
         if task.status == TaskStatus.completed:
             task.completed_at = now
-        await self.tasks.add(task)
-        return TaskCreated(task=TaskPublic.model_validate(task), etag=task_etag(task), replayed=False)
+        return await self.tasks.add(task)
 
-    async def _get(self, owner: User, task_id: int, *, for_update: bool = False) -> Task:
-        assert owner.id is not None
-        task = await self.tasks.get_for_owner(task_id, owner.id, for_update=for_update)
-        if task is None:
+    async def _get_for_write(self, user: User, task_id: int, if_match: str | None) -> Task:
+        """The task, locked for this transaction, if the user's role allows writing it and the
+        client's If-Match (if any) still holds: 404, then 403, then 412."""
+        assert user.id is not None
+        found = await self.tasks.get_visible(task_id, user.id, for_update=True)
+        if found is None:
             raise TaskNotFound
+        task, role = found
+        if not role.allows(Role.editor):
+            raise Forbidden
+        etag = task_etag(task)
+        if not if_match_allows(if_match, etag):
+            raise PreconditionFailed(etag)
         return task
 
-    async def _get_for_write(self, owner: User, task_id: int, if_match: str | None) -> Task:
-        """The task, locked for this transaction, if the client's If-Match (if any) still holds."""
-        task = await self._get(owner, task_id, for_update=True)
-        if not if_match_allows(if_match, task_etag(task)):
-            raise PreconditionFailed
-        return task
-
-    async def _apply(self, task: Task, changes: dict[str, Any]) -> Task:
+    async def _apply(self, user: User, task: Task, changes: dict[str, Any]) -> Task:
         changed = {name: value for name, value in changes.items() if getattr(task, name) != value}
         if not changed:
             return task
+        assert user.id is not None
+        if "list_id" in changed:
+            # Moving a task out of a list and into another needs the editor role on both.
+            await self.lists.require_role(user.id, changed["list_id"], Role.editor)
+        if "list_id" in changed or "assignee_id" in changed:
+            await self._check_assignee(
+                changed.get("list_id", task.list_id), changed.get("assignee_id", task.assignee_id)
+            )
         now = utcnow()
         if "status" in changed:
             if changed["status"] == TaskStatus.completed:
@@ -145,5 +138,15 @@ class TaskService:
         for name, value in changed.items():
             setattr(task, name, value)
         task.updated_at = now
-        await self.tasks.add(task)
-        return task
+        return await self.tasks.add(task)
+
+    async def _check_assignee(self, list_id: int, assignee_id: int | None) -> None:
+        """An assignee must be a member of the task's list who may edit its tasks."""
+        if assignee_id is None:
+            return
+        role = await self.lists.role_of(assignee_id, list_id)
+        if role is None or not role.allows(Role.editor):
+            raise InvalidField(
+                ("body", "assignee_id"),
+                "the assignee must be a member of the task's list with the editor role or more",
+            )
