@@ -29,7 +29,9 @@ def _task(task_id: int) -> dict[str, Any]:
         "completed_at": stamp if task_id % 3 == 2 else None,
         "created_at": stamp,
         "updated_at": stamp,
-        "owner_id": 1,
+        "list_id": 1,
+        "assignee_id": None,
+        "created_by": 1,
     }
 
 

@@ -122,9 +122,10 @@ async def seed(base_url: str, users: int, tasks_per_user: int, concurrency: int)
 TASKS = Table(
     "tasks",
     MetaData(),
-    # The columns of migrations/versions (0001 and 0003); priority is stored as its rank 1..3.
+    # The columns of migrations/versions (0001, 0003, 0005); priority is stored as its rank 1..3.
     Column("id", Integer, primary_key=True),
-    Column("owner_id", Integer, nullable=False),
+    Column("list_id", Integer, nullable=False),
+    Column("created_by", Integer),
     Column("title", String(200), nullable=False),
     Column("description", String(5000)),
     Column("status", String(16), nullable=False),
@@ -137,12 +138,13 @@ TASKS = Table(
 )
 
 
-def task_row(owner_id: int, number: int, created_at: datetime) -> dict[str, Any]:
-    """A row as the API would store `task_body(number)`, created at `created_at` (UTC)."""
+def task_row(owner_id: int, list_id: int, number: int, created_at: datetime) -> dict[str, Any]:
+    """A row as the API would store `task_body(number)` in `list_id`, created at `created_at` (UTC)."""
     body = task_body(number)
     due = body["due_date"]
     return {
-        "owner_id": owner_id,
+        "list_id": list_id,
+        "created_by": owner_id,
         "title": body["title"],
         "description": body["description"],
         "status": body["status"],
@@ -156,7 +158,7 @@ def task_row(owner_id: int, number: int, created_at: datetime) -> dict[str, Any]
 
 
 async def insert_tasks(database_url: str, owner_id: int, count: int) -> None:
-    """`count` task rows for `owner_id`, inserted with SQL through the service's DATABASE_URL.
+    """`count` task rows in the inbox of `owner_id`, inserted with SQL through the service's DATABASE_URL.
 
     They are older than the tasks made through the API (one a second, ending an hour ago), so the
     newest page stays the same; PostgreSQL's statistics are refreshed (ANALYZE, as autovacuum would
@@ -164,9 +166,17 @@ async def insert_tasks(database_url: str, owner_id: int, count: int) -> None:
     """
     engine = create_async_engine(database_url)
     start = datetime.now(UTC) - timedelta(hours=1, seconds=count)
-    rows = [task_row(owner_id, number, start + timedelta(seconds=number)) for number in range(count)]
     try:
         async with engine.begin() as connection:
+            inbox = (
+                await connection.execute(
+                    text("SELECT id FROM lists WHERE owner_id = :owner AND is_inbox"), {"owner": owner_id}
+                )
+            ).scalar_one()
+            rows = [
+                task_row(owner_id, inbox, number, start + timedelta(seconds=number))
+                for number in range(count)
+            ]
             for offset in range(0, count, INSERT_CHUNK):
                 await connection.execute(insert(TASKS), rows[offset : offset + INSERT_CHUNK])
         if engine.dialect.name == "postgresql":

@@ -36,3 +36,18 @@ def _email(value: Any) -> str:
 UTCInstant = Annotated[datetime, BeforeValidator(_iso_8601_only), AfterValidator(as_utc)]
 # An email address, normalised and lower-cased.
 Email = Annotated[str, BeforeValidator(_email), WithJsonSchema({"type": "string", "format": "email"})]
+
+# The white space of JSON Schema's regular expressions (ECMA-262 `\s`): what a client's validator
+# takes for blank. Names and titles are trimmed of exactly these, and declare the pattern `\S` (at
+# least one other character), so the schema and the server agree on what is blank.
+WHITE_SPACE = (
+    "\t\n\v\f\r \xa0\u1680"
+    + "".join(map(chr, range(0x2000, 0x200B)))
+    + "\u2028\u2029\u202f\u205f\u3000\ufeff"
+)
+NOT_BLANK = r"\S"
+
+
+def trim(value: Any) -> Any:
+    """A string without its leading and trailing white space (see WHITE_SPACE); anything else as is."""
+    return value.strip(WHITE_SPACE) if isinstance(value, str) else value

@@ -8,14 +8,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from todo_api.core.pagination import MAX_SKIP, PageInfo
+from todo_api.core.types import NOT_BLANK, trim
 from todo_api.models import Role
 
-ListName = Annotated[str, Field(min_length=1, max_length=100, examples=["Groceries"])]
+ListName = Annotated[str, Field(min_length=1, max_length=100, pattern=NOT_BLANK, examples=["Groceries"])]
 ListDescription = Annotated[str, Field(max_length=2000)]
-
-
-def _trimmed(value: Any) -> Any:
-    return value.strip() if isinstance(value, str) else value
 
 
 class ListCreate(BaseModel):
@@ -27,7 +24,7 @@ class ListCreate(BaseModel):
     @field_validator("name", mode="before")
     @classmethod
     def _trim_name(cls, value: Any) -> Any:
-        return _trimmed(value)
+        return trim(value)
 
 
 class ListUpdate(BaseModel):
@@ -43,7 +40,7 @@ class ListUpdate(BaseModel):
     def _name_not_null(cls, value: Any) -> Any:
         if value is None:
             raise ValueError("may not be null")
-        return _trimmed(value)
+        return trim(value)
 
 
 class ListPublic(BaseModel):

@@ -9,7 +9,7 @@ from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel, col
 
 from todo_api.core.db import UTCDateTime, utcnow
-from todo_api.core.types import UTCInstant
+from todo_api.core.types import NOT_BLANK, UTCInstant, trim
 
 
 class TaskStatus(StrEnum):
@@ -48,7 +48,7 @@ class PriorityType(TypeDecorator[TaskPriority]):
 
 
 class TaskBase(SQLModel):
-    title: str = Field(min_length=1, max_length=200)
+    title: str = Field(min_length=1, max_length=200, regex=NOT_BLANK)
     description: str | None = Field(default=None, max_length=5000)
     status: TaskStatus = Field(default=TaskStatus.todo, sa_type=String(16))
     priority: TaskPriority = Field(default=TaskPriority.medium, sa_type=PriorityType)
@@ -57,7 +57,7 @@ class TaskBase(SQLModel):
     @field_validator("title", mode="before")
     @classmethod
     def _strip_title(cls, value: Any) -> Any:
-        return value.strip() if isinstance(value, str) else value
+        return trim(value)
 
 
 # Moves on every UPDATE (the ORM's version counter): the ETag comes from it, and each UPDATE is

@@ -6,10 +6,10 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validat
 from pydantic.json_schema import SkipJsonSchema
 
 from todo_api.core.pagination import MAX_SKIP, PageInfo
-from todo_api.core.types import UTCInstant
+from todo_api.core.types import NOT_BLANK, UTCInstant, trim
 from todo_api.models.task import TaskBase, TaskPriority, TaskStatus
 
-Title = Annotated[str, Field(min_length=1, max_length=200)]
+Title = Annotated[str, Field(min_length=1, max_length=200, pattern=NOT_BLANK)]
 Description = Annotated[str, Field(max_length=5000)]
 
 
@@ -49,7 +49,7 @@ class TaskUpdate(BaseModel):
     def _not_null(cls, value: Any) -> Any:
         if value is None:
             raise ValueError("may not be null")
-        return value.strip() if isinstance(value, str) else value
+        return trim(value)
 
 
 class TaskPublic(BaseModel):
