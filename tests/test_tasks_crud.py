@@ -24,10 +24,16 @@ TASK_FIELDS = {
     "list_id",
     "assignee_id",
     "created_by",
+    "parent_id",
+    "position",
+    "labels",
+    "recurrence",
+    "timezone",
 }
 READ_ONLY_FIELDS: dict[str, Any] = {
     "id": 12345,
     "created_by": 1,
+    "position": "a0",
     "created_at": "2026-01-01T00:00:00Z",
     "updated_at": "2026-01-01T00:00:00Z",
     "completed_at": "2026-01-01T00:00:00Z",

@@ -228,6 +228,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth.router)
     app.include_router(lists.router)
     app.include_router(tasks.router)
+    app.include_router(tasks.labels_router)
     app.include_router(operations.router)
     app.include_router(operations.metrics_router)
     patch_fastapi(

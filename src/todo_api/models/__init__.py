@@ -4,6 +4,8 @@ from todo_api.models.idempotency_key import IdempotencyKey
 from todo_api.models.list_member import ListMember, Role
 from todo_api.models.refresh_token import RefreshToken
 from todo_api.models.task import Task, TaskPriority, TaskStatus
+from todo_api.models.task_completion import TaskCompletion
+from todo_api.models.task_label import TaskLabel
 from todo_api.models.task_list import TaskList
 from todo_api.models.user import User
 
@@ -13,6 +15,8 @@ __all__ = [
     "RefreshToken",
     "Role",
     "Task",
+    "TaskCompletion",
+    "TaskLabel",
     "TaskList",
     "TaskPriority",
     "TaskStatus",

@@ -3,7 +3,7 @@ from enum import IntEnum, StrEnum
 from typing import Any
 
 from pydantic import field_validator
-from sqlalchemy import Column, ForeignKey, Index, Integer, SmallInteger, String, func
+from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, SmallInteger, String, func
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel, col
@@ -60,6 +60,10 @@ class TaskBase(SQLModel):
         return trim(value)
 
 
+# Positions compare byte by byte on every database: SQLite's default collation does; PostgreSQL's
+# must be "C" (a language's collation would sort "a" and "B" the other way).
+POSITION_TYPE = String(1024).with_variant(String(1024, collation="C"), "postgresql")
+
 # Moves on every UPDATE (the ORM's version counter): the ETag comes from it, and each UPDATE is
 # conditional on the version it read, so a write based on a stale read can never apply.
 _version = Column("version", Integer, nullable=False, server_default="1")
@@ -75,6 +79,8 @@ class Task(TaskBase, table=True):
         Index("ix_tasks_list_due", "list_id", "due_date", "id"),
         Index("ix_tasks_list_priority", "list_id", "priority", "id"),
         Index("ix_tasks_list_status_created", "list_id", "status", "created_at", "id"),
+        # sort=position: by list, then position (siblings are contiguous in it within a parent).
+        Index("ix_tasks_list_position", "list_id", "position", "id"),
         # AUTOINCREMENT: SQLite would otherwise hand a deleted task's id to the next one.
         {"sqlite_autoincrement": True},
     )
@@ -90,11 +96,34 @@ class Task(TaskBase, table=True):
     assignee_id: int | None = Field(
         default=None, sa_column=Column(Integer, ForeignKey("users.id", ondelete="SET NULL"), index=True)
     )
+    # A subtask's parent, in the same list; its subtasks go when it goes.
+    parent_id: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
+    )
+    # Where the task stands among its siblings: a fractional-index key, compared byte by byte.
+    position: str = Field(sa_column=Column(POSITION_TYPE, nullable=False))
+    # The names as shown, sorted case-insensitively; `task_labels` holds them for filters and counts.
+    labels: list[str] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]")
+    )
+    # An RFC 5545 RRULE value (no "RRULE:" prefix), expanded in `timezone` from `series_start`.
+    recurrence: str | None = Field(default=None, max_length=500)
+    timezone: str = Field(default="UTC", max_length=64, sa_column_kwargs={"server_default": "UTC"})
+    # The first occurrence of the series: the due date when the recurrence or due date was last set.
+    series_start: datetime | None = Field(default=None, sa_type=UTCDateTime)
     completed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     version: int = Field(default=1, sa_column=_version)
 
 
+# Siblings (same list, same parent) never share a position: the order is never left to chance.
+Index(
+    "uq_tasks_sibling_position",
+    col(Task.list_id),
+    func.coalesce(col(Task.parent_id), 0),
+    col(Task.position),
+    unique=True,
+)
 # Titles sort case-insensitively ("apple" before "Banana"), so their index is on lower(title).
 Index("ix_tasks_list_title", col(Task.list_id), func.lower(col(Task.title)), col(Task.id))

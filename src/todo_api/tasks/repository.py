@@ -5,15 +5,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func
+from sqlalchemy import ColumnElement, delete, func, literal
+from sqlalchemy.orm import aliased
 from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from todo_api.core.errors import PreconditionFailed
-from todo_api.models import ListMember, Role, Task, TaskPriority, TaskStatus
+from todo_api.models import ListMember, Role, Task, TaskCompletion, TaskLabel, TaskPriority, TaskStatus
 
 _SORT_COLUMNS: dict[str, Any] = {
+    "position": col(Task.position),
     "created_at": col(Task.created_at),
     "updated_at": col(Task.updated_at),
     "due_date": col(Task.due_date),
@@ -28,6 +30,10 @@ class TaskFilter:
 
     list_id: int | None = None
     assignee_id: int | None = None
+    parent_id: int | None = None
+    top_level: bool | None = None
+    # Label keys (case-folded names): a task must carry every one.
+    labels: tuple[str, ...] = ()
     status: TaskStatus | None = None
     priority: TaskPriority | None = None
     search: str | None = None
@@ -41,12 +47,61 @@ def _order_by(sort: str) -> list[ColumnElement[Any]]:
     direction, so pages are stable."""
     descending = sort.startswith("-")
     name = sort.lstrip("-")
+    if name == "position":
+        # By list, then position: each list's tasks in their manual order.
+        return [col(Task.list_id).asc(), col(Task.position).asc(), col(Task.id).asc()]
     column = _SORT_COLUMNS[name]
     key = column.desc() if descending else column.asc()
     if name == "due_date":
         key = key.nulls_last()
     tie = col(Task.id).desc() if descending else col(Task.id).asc()
     return [key, tie]
+
+
+def _visible_to(user_id: int) -> list[ColumnElement[bool]]:
+    """Tasks on the lists `user_id` is a member of: in the statement itself, never checked after."""
+    member_of = select(ListMember.list_id).where(col(ListMember.user_id) == user_id)
+    return [col(Task.list_id).in_(member_of.scalar_subquery())]
+
+
+def _structure(where: TaskFilter) -> list[ColumnElement[bool]]:
+    """The filters on where a task is: list, assignee, parent, labels."""
+    conditions: list[ColumnElement[bool]] = []
+    if where.list_id is not None:
+        conditions.append(col(Task.list_id) == where.list_id)
+    if where.assignee_id is not None:
+        conditions.append(col(Task.assignee_id) == where.assignee_id)
+    if where.parent_id is not None:
+        conditions.append(col(Task.parent_id) == where.parent_id)
+    if where.top_level is not None:
+        top = col(Task.parent_id).is_(None)
+        conditions.append(top if where.top_level else ~top)
+    for key in where.labels:
+        carrying = select(TaskLabel.task_id).where(col(TaskLabel.key) == key)
+        conditions.append(col(Task.id).in_(carrying.scalar_subquery()))
+    return conditions
+
+
+def _matching(where: TaskFilter, now: datetime) -> list[ColumnElement[bool]]:
+    """The filters on what a task says: dates, status, priority, text."""
+    conditions: list[ColumnElement[bool]] = []
+    if where.due_after is not None:
+        conditions.append(col(Task.due_date) >= where.due_after)
+    if where.due_before is not None:
+        conditions.append(col(Task.due_date) < where.due_before)
+    if where.overdue is not None:
+        overdue = (col(Task.due_date) < now) & (col(Task.status) != TaskStatus.completed)
+        conditions.append(overdue if where.overdue else ~overdue | col(Task.due_date).is_(None))
+    if where.status is not None:
+        conditions.append(col(Task.status) == where.status)
+    if where.priority is not None:
+        conditions.append(col(Task.priority) == where.priority)
+    if where.search is not None:
+        conditions.append(
+            col(Task.title).icontains(where.search, autoescape=True)
+            | col(Task.description).icontains(where.search, autoescape=True)
+        )
+    return conditions
 
 
 class TaskRepository:
@@ -88,28 +143,7 @@ class TaskRepository:
     ) -> tuple[Sequence[Task], int]:
         """One page of the tasks on every list `user_id` is a member of that match the filter, and
         how many match in all."""
-        member_of = select(ListMember.list_id).where(col(ListMember.user_id) == user_id)
-        conditions: list[ColumnElement[bool]] = [col(Task.list_id).in_(member_of.scalar_subquery())]
-        if where.list_id is not None:
-            conditions.append(col(Task.list_id) == where.list_id)
-        if where.assignee_id is not None:
-            conditions.append(col(Task.assignee_id) == where.assignee_id)
-        if where.due_after is not None:
-            conditions.append(col(Task.due_date) >= where.due_after)
-        if where.due_before is not None:
-            conditions.append(col(Task.due_date) < where.due_before)
-        if where.overdue is not None:
-            overdue = (col(Task.due_date) < now) & (col(Task.status) != TaskStatus.completed)
-            conditions.append(overdue if where.overdue else ~overdue | col(Task.due_date).is_(None))
-        if where.status is not None:
-            conditions.append(col(Task.status) == where.status)
-        if where.priority is not None:
-            conditions.append(col(Task.priority) == where.priority)
-        if where.search is not None:
-            conditions.append(
-                col(Task.title).icontains(where.search, autoescape=True)
-                | col(Task.description).icontains(where.search, autoescape=True)
-            )
+        conditions = [*_visible_to(user_id), *_structure(where), *_matching(where, now)]
         count = select(func.count()).select_from(Task).where(*conditions)
         # The page and the total in one statement (one round trip, one snapshot). The count is an
         # uncorrelated subquery, evaluated once, not per row.
@@ -134,3 +168,113 @@ class TaskRepository:
             await self.session.flush()
         except StaleDataError:
             raise PreconditionFailed from None
+
+    # Subtasks: the tree is at most MAX_DEPTH levels deep, so these recursive queries stay small.
+
+    async def ancestry(self, task_id: int) -> list[int]:
+        """The ids from `task_id` up to its top-level ancestor, the task first."""
+        start = select(col(Task.id), col(Task.parent_id), literal(1).label("level"))
+        up = start.where(col(Task.id) == task_id).cte("ancestry", recursive=True)
+        parent = aliased(Task)
+        chain = up.union_all(
+            select(parent.id, parent.parent_id, up.c.level + 1).where(parent.id == up.c.parent_id)
+        )
+        rows = (await self.session.exec(select(chain.c.id).order_by(chain.c.level))).all()
+        return [int(row) for row in rows]
+
+    async def subtree(self, task_id: int) -> list[tuple[int, int]]:
+        """Every task under `task_id`, at any depth, as (id, depth): 1 for its direct subtasks."""
+        start = select(col(Task.id), literal(1).label("depth")).where(col(Task.parent_id) == task_id)
+        down = start.cte("subtree", recursive=True)
+        child = aliased(Task)
+        tree = down.union_all(select(child.id, down.c.depth + 1).where(child.parent_id == down.c.id))
+        rows = (await self.session.exec(select(tree.c.id, tree.c.depth))).all()
+        return [(int(row[0]), int(row[1])) for row in rows]
+
+    async def get_many_for_update(self, task_ids: Sequence[int]) -> Sequence[Task]:
+        if not task_ids:
+            return []
+        statement = select(Task).where(col(Task.id).in_(task_ids)).order_by(col(Task.id)).with_for_update()
+        return (await self.session.exec(statement)).all()
+
+    # Order among siblings (same list, same parent).
+
+    def _siblings(
+        self, list_id: int, parent_id: int | None, exclude: int | None
+    ) -> list[ColumnElement[bool]]:
+        # coalesce(parent_id, 0), as in the unique index on siblings, so that index serves these.
+        conditions = [
+            col(Task.list_id) == list_id,
+            func.coalesce(col(Task.parent_id), 0) == (parent_id or 0),
+        ]
+        if exclude is not None:
+            conditions.append(col(Task.id) != exclude)
+        return conditions
+
+    async def last_position(
+        self, list_id: int, parent_id: int | None, exclude: int | None = None
+    ) -> str | None:
+        statement = select(func.max(col(Task.position))).where(*self._siblings(list_id, parent_id, exclude))
+        return (await self.session.exec(statement)).one()
+
+    async def first_position(
+        self, list_id: int, parent_id: int | None, exclude: int | None = None
+    ) -> str | None:
+        statement = select(func.min(col(Task.position))).where(*self._siblings(list_id, parent_id, exclude))
+        return (await self.session.exec(statement)).one()
+
+    async def position_after(
+        self, list_id: int, parent_id: int | None, position: str, exclude: int | None = None
+    ) -> str | None:
+        """The position of the sibling right after `position`, if there is one."""
+        statement = select(func.min(col(Task.position))).where(
+            *self._siblings(list_id, parent_id, exclude), col(Task.position) > position
+        )
+        return (await self.session.exec(statement)).one()
+
+    async def sibling(self, task_id: int, list_id: int, parent_id: int | None) -> Task | None:
+        """The task `task_id` if it is a sibling at (list, parent)."""
+        statement = select(Task).where(col(Task.id) == task_id, *self._siblings(list_id, parent_id, None))
+        return (await self.session.exec(statement)).first()
+
+    # Labels.
+
+    async def set_labels(self, task_id: int, names: Sequence[str]) -> None:
+        await self.session.exec(delete(TaskLabel).where(col(TaskLabel.task_id) == task_id))
+        for name in names:
+            self.session.add(TaskLabel(task_id=task_id, key=name.casefold(), name=name))
+        await self.session.flush()
+
+    async def label_counts(self, user_id: int) -> Sequence[tuple[str, int]]:
+        """Every label on a task of a list `user_id` is a member of: one spelling and a count, by key."""
+        member_of = select(ListMember.list_id).where(col(ListMember.user_id) == user_id)
+        statement = (
+            select(func.min(col(TaskLabel.name)), func.count())
+            .join(Task, col(Task.id) == col(TaskLabel.task_id))
+            .where(col(Task.list_id).in_(member_of.scalar_subquery()))
+            .group_by(col(TaskLabel.key))
+            .order_by(col(TaskLabel.key))
+        )
+        return [(str(name), int(count)) for name, count in (await self.session.exec(statement)).all()]
+
+    # Completions.
+
+    async def add_completion(self, completion: TaskCompletion) -> None:
+        self.session.add(completion)
+        await self.session.flush()
+
+    async def completions(self, task_id: int, skip: int, limit: int) -> tuple[Sequence[TaskCompletion], int]:
+        """A page of the task's completions, newest first, and how many there are."""
+        total = (
+            await self.session.exec(
+                select(func.count()).select_from(TaskCompletion).where(col(TaskCompletion.task_id) == task_id)
+            )
+        ).one()
+        page = (
+            select(TaskCompletion)
+            .where(col(TaskCompletion.task_id) == task_id)
+            .order_by(col(TaskCompletion.completed_at).desc(), col(TaskCompletion.id).desc())
+            .offset(skip)
+            .limit(limit)
+        )
+        return (await self.session.exec(page)).all(), total

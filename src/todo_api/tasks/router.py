@@ -17,12 +17,23 @@ from todo_api.core.http import (
 )
 from todo_api.deps import CurrentUser, TaskServiceDep
 from todo_api.models import Task
-from todo_api.tasks.schemas import TaskCreate, TaskListParams, TaskPage, TaskPublic, TaskUpdate
+from todo_api.tasks.schemas import (
+    CompletionPage,
+    CompletionParams,
+    LabelList,
+    TaskCreate,
+    TaskListParams,
+    TaskMove,
+    TaskPage,
+    TaskPublic,
+    TaskUpdate,
+)
 from todo_api.tasks.service import task_etag
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 
 ListParams = Annotated[TaskListParams, Query()]
+CompletionQuery = Annotated[CompletionParams, Query()]
 TASK_WRITE = errors(401, 403, 404, 412, 413, 422)
 
 
@@ -140,6 +151,38 @@ async def complete_task(
     return with_etag(response, await tasks.complete(user, task_id, if_match))
 
 
+@router.post(
+    "/{task_id}/move",
+    response_model=TaskPublic,
+    name="move_task",
+    responses={**WITH_ETAG, **TASK_WRITE},
+)
+async def move_task(
+    task_id: ObjectId,
+    move: TaskMove,
+    user: CurrentUser,
+    tasks: TaskServiceDep,
+    response: Response,
+    if_match: IfMatch = None,
+) -> TaskPublic:
+    """Place a task after a sibling (or first), under another parent, or in another list."""
+    return with_etag(response, await tasks.move(user, task_id, move, if_match))
+
+
+@router.get(
+    "/{task_id}/completions",
+    response_model=CompletionPage,
+    name="list_completions",
+    responses=errors(401, 404, 422),
+)
+async def list_completions(
+    task_id: ObjectId, params: CompletionQuery, user: CurrentUser, tasks: TaskServiceDep, response: Response
+) -> CompletionPage:
+    """Every time the task was completed, newest first."""
+    response.headers.update(NO_STORE)
+    return await tasks.completions(user, task_id, params)
+
+
 @router.delete(
     "/{task_id}",
     status_code=status.HTTP_204_NO_CONTENT,
@@ -149,5 +192,15 @@ async def complete_task(
 async def delete_task(
     task_id: ObjectId, user: CurrentUser, tasks: TaskServiceDep, if_match: IfMatch = None
 ) -> None:
-    """Delete a task."""
+    """Delete a task and its subtasks."""
     await tasks.delete(user, task_id, if_match)
+
+
+labels_router = APIRouter(prefix="/labels", tags=["tasks"])
+
+
+@labels_router.get("", response_model=LabelList, name="list_labels", responses=errors(401))
+async def list_labels(user: CurrentUser, tasks: TaskServiceDep, response: Response) -> LabelList:
+    """Every label on a task you can see, with how many tasks carry it."""
+    response.headers.update(NO_STORE)
+    return await tasks.labels(user)

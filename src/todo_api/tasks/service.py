@@ -1,22 +1,50 @@
-"""Tasks: created, read, changed and deleted by the members of their list, as their role allows."""
+"""Tasks: created, read, changed, ordered and completed by the members of their list, as their role
+allows; with subtasks, labels, recurrence and a history of completions."""
 
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from todo_api.core.db import utcnow
 from todo_api.core.errors import Forbidden, InvalidField, PreconditionFailed, TaskNotFound
 from todo_api.core.http import if_match_allows
 from todo_api.core.pagination import page_info
+from todo_api.core.types import trim
 from todo_api.idempotency.service import Answer, IdempotencyService, fingerprint
 from todo_api.lists.service import ListService
-from todo_api.models import Role, Task, TaskStatus, User
+from todo_api.models import Role, Task, TaskCompletion, TaskStatus, User
+from todo_api.tasks import ordering, recurrence
 from todo_api.tasks.repository import TaskFilter, TaskRepository
-from todo_api.tasks.schemas import TaskCreate, TaskListParams, TaskPage, TaskPublic, TaskUpdate
+from todo_api.tasks.schemas import (
+    Completion,
+    CompletionPage,
+    CompletionParams,
+    Label,
+    LabelList,
+    TaskCreate,
+    TaskListParams,
+    TaskMove,
+    TaskPage,
+    TaskPublic,
+    TaskUpdate,
+)
+
+# A task, its parent, grandparent and great-grandparent: no deeper.
+MAX_DEPTH = 4
 
 
 def task_etag(task: Task) -> str:
     """A strong ETag: the task's version, plus its creation instant so a reused id never collides."""
     created = int(task.created_at.timestamp() * 1_000_000)
     return f'"{task.version}-{created:x}"'
+
+
+def sorted_labels(names: Sequence[str]) -> list[str]:
+    return sorted(names, key=str.casefold)
+
+
+def _invalid(field: str, message: str) -> InvalidField:
+    return InvalidField(("body", field), message)
 
 
 class TaskService:
@@ -26,8 +54,8 @@ class TaskService:
         self.idempotency = idempotency
 
     async def create(self, user: User, task_in: TaskCreate, idempotency_key: str | None = None) -> Answer:
-        """A new task in a list where the user is an editor (their inbox by default); with an
-        idempotency key, a retry gets the first answer back."""
+        """A new task in a list where the user is an editor (their inbox, or the parent's list, by
+        default); with an idempotency key, a retry gets the first answer back."""
         assert user.id is not None
         creator = user.id
 
@@ -43,9 +71,15 @@ class TaskService:
         assert user.id is not None
         if params.list_id is not None:
             await self.lists.require_role(user.id, params.list_id, Role.viewer)
+        if params.parent_id is not None and await self.tasks.get_visible(params.parent_id, user.id) is None:
+            raise TaskNotFound
+        labels = tuple(dict.fromkeys(key for key in (trim(name).casefold() for name in params.label) if key))
         where = TaskFilter(
             list_id=params.list_id,
             assignee_id=params.assignee_id,
+            parent_id=params.parent_id,
+            top_level=params.top_level,
+            labels=labels,
             status=params.status_filter,
             priority=params.priority,
             search=params.q,
@@ -70,11 +104,13 @@ class TaskService:
         return found[0]
 
     async def replace(self, user: User, task_id: int, task_in: TaskCreate, if_match: str | None) -> Task:
-        """PUT: every writable field takes the sent value or its default; the list stays unless sent."""
+        """PUT: every writable field takes the sent value or its default; list and parent stay
+        unless sent."""
         task = await self._get_for_write(user, task_id, if_match)
         changes = task_in.model_dump()
-        if task_in.list_id is None:
-            del changes["list_id"]
+        for name in ("list_id", "parent_id"):
+            if name not in task_in.model_fields_set:
+                del changes[name]
         return await self._apply(user, task, changes)
 
     async def update(self, user: User, task_id: int, task_in: TaskUpdate, if_match: str | None) -> Task:
@@ -83,24 +119,105 @@ class TaskService:
         return await self._apply(user, task, task_in.model_dump(exclude_unset=True))
 
     async def complete(self, user: User, task_id: int, if_match: str | None) -> Task:
-        """Mark the task completed; completing it again keeps the first `completed_at`."""
+        """Complete the task and its open subtasks; a recurring task moves to its next occurrence.
+        Completing a completed task changes nothing."""
         task = await self._get_for_write(user, task_id, if_match)
-        return await self._apply(user, task, {"status": TaskStatus.completed})
+        if task.status != TaskStatus.completed:
+            now = utcnow()
+            await self._complete(user, task, now)
+            task.updated_at = now
+            await self.tasks.add(task)
+        return task
+
+    async def move(self, user: User, task_id: int, move: TaskMove, if_match: str | None) -> Task:
+        """Place the task after a sibling (or first), under a parent, in a list; its subtasks come
+        along. Only the moved task changes (and the list of its subtasks)."""
+        assert user.id is not None
+        task = await self._get_for_write(user, task_id, if_match)
+        sent = move.model_fields_set
+        list_id = move.list_id if move.list_id is not None else task.list_id
+        if "parent_id" in sent:
+            parent_id = move.parent_id
+        else:
+            parent_id = task.parent_id if list_id == task.list_id else None
+        if list_id != task.list_id:
+            await self.lists.require_role(user.id, list_id, Role.editor)
+            await self._check_assignee(list_id, task.assignee_id)
+        if parent_id is not None and parent_id != task.parent_id:
+            await self._check_parent(user.id, task, parent_id, list_id)
+        before, after = await self._gap(task, list_id, parent_id, move.after_id)
+        same_place = list_id == task.list_id and parent_id == task.parent_id
+        if (
+            same_place
+            and (before is None or before < task.position)
+            and (after is None or task.position < after)
+        ):
+            return task
+        now = utcnow()
+        if list_id != task.list_id:
+            await self._move_subtree(task, list_id, now)
+        task.list_id, task.parent_id = list_id, parent_id
+        task.position = ordering.between(before, after)
+        task.updated_at = now
+        return await self.tasks.add(task)
 
     async def delete(self, user: User, task_id: int, if_match: str | None) -> None:
+        """Delete the task; its subtasks go with it."""
         task = await self._get_for_write(user, task_id, if_match)
         await self.tasks.delete(task)
 
+    async def completions(self, user: User, task_id: int, params: CompletionParams) -> CompletionPage:
+        """The task's completions, newest first."""
+        task = await self.get(user, task_id)
+        assert task.id is not None
+        items, total = await self.tasks.completions(task.id, params.skip, params.limit)
+        return CompletionPage(
+            items=[Completion.model_validate(item) for item in items],
+            **page_info(total, params.skip, params.limit),
+        )
+
+    async def labels(self, user: User) -> LabelList:
+        """Every label on a task the user can see, with how many such tasks carry it."""
+        assert user.id is not None
+        counts = await self.tasks.label_counts(user.id)
+        return LabelList(items=[Label(name=name, task_count=count) for name, count in counts])
+
     async def _insert(self, creator: int, task_in: TaskCreate) -> Task:
-        list_id = task_in.list_id or await self.lists.inbox_id(creator)
+        parent = None
+        if task_in.parent_id is not None:
+            parent = await self._visible_parent(creator, task_in.parent_id)
+            if task_in.list_id is not None and task_in.list_id != parent.list_id:
+                raise _invalid("parent_id", "the parent must be in the same list")
+            levels = len(await self.tasks.ancestry(task_in.parent_id))
+            if levels + 1 > MAX_DEPTH:
+                raise _invalid("parent_id", f"subtasks go at most {MAX_DEPTH} levels deep")
+        list_id = parent.list_id if parent else task_in.list_id or await self.lists.inbox_id(creator)
         await self.lists.require_role(creator, list_id, Role.editor)
         await self._check_assignee(list_id, task_in.assignee_id)
+        series_start = self._series_start(
+            task_in.recurrence, task_in.due_date, task_in.timezone, "recurrence"
+        )
         now = utcnow()
-        fields = task_in.model_dump(exclude={"list_id"})
-        task = Task(**fields, list_id=list_id, created_by=creator, created_at=now, updated_at=now)
+        fields = task_in.model_dump(exclude={"list_id", "parent_id", "labels"})
+        task = Task(
+            **fields,
+            list_id=list_id,
+            parent_id=task_in.parent_id,
+            position=ordering.between(await self.tasks.last_position(list_id, task_in.parent_id), None),
+            labels=sorted_labels(task_in.labels),
+            series_start=series_start,
+            created_by=creator,
+            created_at=now,
+            updated_at=now,
+        )
         if task.status == TaskStatus.completed:
             task.completed_at = now
-        return await self.tasks.add(task)
+        await self.tasks.add(task)
+        assert task.id is not None
+        await self.tasks.set_labels(task.id, task.labels)
+        if task.status == TaskStatus.completed:
+            await self._record(task, creator, now)
+        return task
 
     async def _get_for_write(self, user: User, task_id: int, if_match: str | None) -> Task:
         """The task, locked for this transaction, if the user's role allows writing it and the
@@ -118,27 +235,145 @@ class TaskService:
         return task
 
     async def _apply(self, user: User, task: Task, changes: dict[str, Any]) -> Task:
+        """Apply PUT or PATCH changes: structure (list, parent), assignee, recurrence, status, labels."""
+        if "labels" in changes:
+            changes["labels"] = sorted_labels(changes["labels"])
         changed = {name: value for name, value in changes.items() if getattr(task, name) != value}
         if not changed:
             return task
-        assert user.id is not None
-        if "list_id" in changed:
-            # Moving a task out of a list and into another needs the editor role on both.
-            await self.lists.require_role(user.id, changed["list_id"], Role.editor)
-        if "list_id" in changed or "assignee_id" in changed:
-            await self._check_assignee(
-                changed.get("list_id", task.list_id), changed.get("assignee_id", task.assignee_id)
-            )
         now = utcnow()
-        if "status" in changed:
-            if changed["status"] == TaskStatus.completed:
-                task.completed_at = now
-            elif task.status == TaskStatus.completed:
-                task.completed_at = None
+        await self._restructure(user, task, changed, now)
+        self._apply_schedule(task, changed)
+        status = changed.pop("status", None)
+        for name in ("list_id", "parent_id", "due_date", "recurrence", "timezone"):
+            changed.pop(name, None)
         for name, value in changed.items():
             setattr(task, name, value)
+        if status == TaskStatus.completed:
+            await self._complete(user, task, now)
+        elif status is not None:
+            task.status, task.completed_at = status, None
         task.updated_at = now
-        return await self.tasks.add(task)
+        await self.tasks.add(task)
+        if "labels" in changed:
+            assert task.id is not None
+            await self.tasks.set_labels(task.id, task.labels)
+        return task
+
+    async def _restructure(self, user: User, task: Task, changed: dict[str, Any], now: datetime) -> None:
+        """A new list or parent (checked), and a new assignee (checked against the list)."""
+        assert user.id is not None
+        list_id = changed.get("list_id", task.list_id)
+        parent_id = changed.get("parent_id", task.parent_id if list_id == task.list_id else None)
+        if list_id != task.list_id:
+            # Moving a task out of a list and into another needs the editor role on both.
+            await self.lists.require_role(user.id, list_id, Role.editor)
+        if "list_id" in changed or "assignee_id" in changed:
+            await self._check_assignee(list_id, changed.get("assignee_id", task.assignee_id))
+        if parent_id is not None and parent_id != task.parent_id:
+            await self._check_parent(user.id, task, parent_id, list_id)
+        if list_id == task.list_id and parent_id == task.parent_id:
+            return
+        # Last among its new siblings (the top-level tasks of a new list, unless a parent was sent).
+        last = await self.tasks.last_position(list_id, parent_id, task.id)
+        task.position = ordering.between(last, None)
+        if list_id != task.list_id:
+            await self._move_subtree(task, list_id, now)
+        task.list_id, task.parent_id = list_id, parent_id
+
+    def _apply_schedule(self, task: Task, changed: dict[str, Any]) -> None:
+        """Due date, recurrence and time zone, checked together: setting the recurrence or the due
+        date by hand starts the series again from the due date."""
+        rule = changed.get("recurrence", task.recurrence)
+        due = changed.get("due_date", task.due_date)
+        zone = changed.get("timezone", task.timezone)
+        field = "recurrence" if "recurrence" in changed else "due_date"
+        if "recurrence" in changed or "due_date" in changed:
+            task.series_start = self._series_start(rule, due, zone, field)
+        elif "timezone" in changed and rule is not None and task.series_start is not None:
+            self._series_start(rule, task.series_start, zone, "timezone")
+        task.due_date, task.recurrence, task.timezone = due, rule, zone
+
+    @staticmethod
+    def _series_start(rule: str | None, due: datetime | None, zone: str, field: str) -> datetime | None:
+        """The first occurrence of a series: the due date, which a recurring task must have."""
+        if rule is None:
+            return None
+        if due is None:
+            raise _invalid(field, "a recurring task needs a due_date, its first occurrence")
+        try:
+            recurrence.check(rule, zone, due)
+        except recurrence.InvalidRule as error:
+            raise _invalid(field, str(error)) from None
+        return due
+
+    async def _complete(self, user: User, task: Task, now: datetime) -> None:
+        """`task` enters completed (it was not): recorded; a recurring one moves on instead."""
+        assert user.id is not None
+        await self._record(task, user.id, now)
+        subtasks = await self._subtasks(task)
+        if task.recurrence and task.series_start and task.due_date:
+            after = max(task.due_date, now)
+            upcoming = recurrence.next_occurrence(task.recurrence, task.timezone, task.series_start, after)
+            if upcoming is not None:
+                task.due_date, task.status, task.completed_at = upcoming, TaskStatus.todo, None
+                for subtask in subtasks:
+                    if subtask.status == TaskStatus.completed:
+                        subtask.status, subtask.completed_at, subtask.updated_at = TaskStatus.todo, None, now
+                return
+        task.status, task.completed_at = TaskStatus.completed, now
+        for subtask in subtasks:
+            if subtask.status != TaskStatus.completed:
+                subtask.status, subtask.completed_at, subtask.updated_at = TaskStatus.completed, now, now
+                await self._record(subtask, user.id, now)
+
+    async def _record(self, task: Task, user_id: int, now: datetime) -> None:
+        assert task.id is not None
+        await self.tasks.add_completion(
+            TaskCompletion(task_id=task.id, completed_at=now, due_date=task.due_date, completed_by=user_id)
+        )
+
+    async def _subtasks(self, task: Task) -> Sequence[Task]:
+        assert task.id is not None
+        return await self.tasks.get_many_for_update(
+            [task_id for task_id, _ in await self.tasks.subtree(task.id)]
+        )
+
+    async def _move_subtree(self, task: Task, list_id: int, now: datetime) -> None:
+        for subtask in await self._subtasks(task):
+            subtask.list_id, subtask.updated_at = list_id, now
+
+    async def _visible_parent(self, user_id: int, parent_id: int) -> Task:
+        found = await self.tasks.get_visible(parent_id, user_id)
+        if found is None:
+            raise _invalid("parent_id", "no such task to be the parent")
+        return found[0]
+
+    async def _check_parent(self, user_id: int, task: Task, parent_id: int, list_id: int) -> None:
+        """A parent must be visible, in the task's (new) list, not the task or under it, and leave
+        the tree at most MAX_DEPTH levels deep."""
+        assert task.id is not None
+        parent = await self._visible_parent(user_id, parent_id)
+        if parent.list_id != list_id:
+            raise _invalid("parent_id", "the parent must be in the same list")
+        below = await self.tasks.subtree(task.id)
+        if parent_id == task.id or parent_id in {task_id for task_id, _ in below}:
+            raise _invalid("parent_id", "a task cannot be its own parent, nor its subtask's subtask")
+        height = 1 + max((depth for _, depth in below), default=0)
+        if len(await self.tasks.ancestry(parent_id)) + height > MAX_DEPTH:
+            raise _invalid("parent_id", f"subtasks go at most {MAX_DEPTH} levels deep")
+
+    async def _gap(
+        self, task: Task, list_id: int, parent_id: int | None, after_id: int | None
+    ) -> tuple[str | None, str | None]:
+        """The positions a moved task goes between: after `after_id` (a sibling at the target), or first."""
+        if after_id is None:
+            return None, await self.tasks.first_position(list_id, parent_id, exclude=task.id)
+        sibling = await self.tasks.sibling(after_id, list_id, parent_id)
+        if sibling is None or sibling.id == task.id:
+            raise _invalid("after_id", "after_id must be a sibling at the target (same list, same parent)")
+        following = await self.tasks.position_after(list_id, parent_id, sibling.position, exclude=task.id)
+        return sibling.position, following
 
     async def _check_assignee(self, list_id: int, assignee_id: int | None) -> None:
         """An assignee must be a member of the task's list who may edit its tasks."""
@@ -146,7 +381,4 @@ class TaskService:
             return
         role = await self.lists.role_of(assignee_id, list_id)
         if role is None or not role.allows(Role.editor):
-            raise InvalidField(
-                ("body", "assignee_id"),
-                "the assignee must be a member of the task's list with the editor role or more",
-            )
+            raise _invalid("assignee_id", "the assignee must be a member of the task's list, editor or more")

@@ -1,0 +1,37 @@
+"""Positions among siblings: fractional-index keys, so that a move rewrites only the moved task.
+
+A key is a short base-62 string (`a0`, `a1`, `a0V`, ...); keys sort in byte order, and there is
+always room for another key between two neighbours, so siblings are never renumbered.
+
+Two requests that place a task into the same gap at the same moment (possible on PostgreSQL, where
+writers run side by side) would compute the same key. Each key therefore gets a few random
+characters of jitter, which keep it inside the gap: equal keys are then a 1-in-200,000 chance, and
+the unique index on (list, parent, position) refuses even that rather than let two siblings sort
+by accident.
+"""
+
+import secrets
+
+from fractional_indexing import BASE_62_DIGITS, generate_key_between, generate_n_keys_between
+
+JITTER_LENGTH = 3
+
+
+def _jittered(key: str, after: str | None) -> str:
+    # A key must not end in "0" (it would equal a shorter one), hence the last digit's range.
+    suffix = "".join(secrets.choice(BASE_62_DIGITS) for _ in range(JITTER_LENGTH - 1))
+    candidate = key + suffix + secrets.choice(BASE_62_DIGITS[1:])
+    # Appending keeps it above `key`; it stays below `after` unless `key` is a prefix of `after`.
+    return candidate if after is None or candidate < after else key
+
+
+def between(before: str | None, after: str | None) -> str:
+    """A key after `before` and before `after` (None: the start or the end of the siblings)."""
+    key: str = generate_key_between(before, after)
+    return _jittered(key, after)
+
+
+def first_keys(count: int) -> list[str]:
+    """`count` ascending keys for siblings that have none yet (existing rows, in a migration)."""
+    keys: list[str] = generate_n_keys_between(None, None, count)
+    return keys
