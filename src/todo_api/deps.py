@@ -17,6 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from todo_api.auth.rate_limit import RateLimits
 from todo_api.auth.repository import RefreshTokenRepository, UserRepository
 from todo_api.auth.service import AuthService
+from todo_api.core.clock import Clock
 from todo_api.core.config import Settings
 from todo_api.core.db import Database, release_connection
 from todo_api.core.errors import DomainError, InvalidToken, NotAuthenticated
@@ -119,8 +120,17 @@ async def get_auth_service(
     )
 
 
-async def get_task_service(session: SessionDep, lists: ListServiceDep) -> TaskService:
-    return TaskService(TaskRepository(session), lists, IdempotencyService(IdempotencyKeyRepository(session)))
+async def get_clock(request: Request) -> Clock:
+    clock: Clock = request.app.state.clock
+    return clock
+
+
+ClockDep = Annotated[Clock, Depends(get_clock)]
+
+
+async def get_task_service(session: SessionDep, lists: ListServiceDep, clock: ClockDep) -> TaskService:
+    idempotency = IdempotencyService(IdempotencyKeyRepository(session))
+    return TaskService(TaskRepository(session), lists, idempotency, clock)
 
 
 async def get_health_service(database: DatabaseDep, settings: SettingsDep) -> HealthService:

@@ -19,6 +19,7 @@ from starlette.types import ASGIApp
 from todo_api import __version__
 from todo_api.auth import router as auth
 from todo_api.auth.rate_limit import RateLimits, create_storage
+from todo_api.core.clock import Clock, system_clock
 from todo_api.core.config import ConfigurationError, Settings, load_settings
 from todo_api.core.db import Database, create_engine, upgrade_database
 from todo_api.core.errors import (
@@ -199,7 +200,7 @@ def operation_id(route: APIRoute) -> str:
     return route.name
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, clock: Clock = system_clock) -> FastAPI:
     settings = settings or load_settings()
     configure_logging(settings)
     app = TodoAPI(
@@ -216,6 +217,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
+    # What time it is for the services; tests set their own.
+    app.state.clock = clock
 
     app.add_middleware(RequestObserver)
     app.add_middleware(TrailingSlashMiddleware)

@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from todo_api.core.db import utcnow
+from todo_api.core.clock import Clock, system_clock
 from todo_api.core.errors import Forbidden, InvalidField, PreconditionFailed, TaskNotFound
 from todo_api.core.http import if_match_allows
 from todo_api.core.pagination import page_info
@@ -48,10 +48,17 @@ def _invalid(field: str, message: str) -> InvalidField:
 
 
 class TaskService:
-    def __init__(self, tasks: TaskRepository, lists: ListService, idempotency: IdempotencyService) -> None:
+    def __init__(
+        self,
+        tasks: TaskRepository,
+        lists: ListService,
+        idempotency: IdempotencyService,
+        clock: Clock = system_clock,
+    ) -> None:
         self.tasks = tasks
         self.lists = lists
         self.idempotency = idempotency
+        self.clock = clock
 
     async def create(self, user: User, task_in: TaskCreate, idempotency_key: str | None = None) -> Answer:
         """A new task in a list where the user is an editor (their inbox, or the parent's list, by
@@ -88,7 +95,7 @@ class TaskService:
             overdue=params.overdue,
         )
         items, total = await self.tasks.list_visible(
-            user.id, where, params.sort.value, params.skip, params.limit, utcnow()
+            user.id, where, params.sort.value, params.skip, params.limit, self.clock()
         )
         return TaskPage(
             items=[TaskPublic.model_validate(task) for task in items],
@@ -123,7 +130,7 @@ class TaskService:
         Completing a completed task changes nothing."""
         task = await self._get_for_write(user, task_id, if_match)
         if task.status != TaskStatus.completed:
-            now = utcnow()
+            now = self.clock()
             await self._complete(user, task, now)
             task.updated_at = now
             await self.tasks.add(task)
@@ -153,7 +160,7 @@ class TaskService:
             and (after is None or task.position < after)
         ):
             return task
-        now = utcnow()
+        now = self.clock()
         if list_id != task.list_id:
             await self._move_subtree(task, list_id, now)
         task.list_id, task.parent_id = list_id, parent_id
@@ -197,7 +204,7 @@ class TaskService:
         series_start = self._series_start(
             task_in.recurrence, task_in.due_date, task_in.timezone, "recurrence"
         )
-        now = utcnow()
+        now = self.clock()
         fields = task_in.model_dump(exclude={"list_id", "parent_id", "labels"})
         task = Task(
             **fields,
@@ -241,7 +248,7 @@ class TaskService:
         changed = {name: value for name, value in changes.items() if getattr(task, name) != value}
         if not changed:
             return task
-        now = utcnow()
+        now = self.clock()
         await self._restructure(user, task, changed, now)
         self._apply_schedule(task, changed)
         status = changed.pop("status", None)
