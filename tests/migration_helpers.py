@@ -71,6 +71,11 @@ REALISTIC: dict[tuple[str, str], Callable[[int], Any]] = {
     ("tasks", "priority"): lambda n: 3,  # high
     ("tasks", "due_date"): lambda n: MOMENT + timedelta(days=n),
     ("tasks", "completed_at"): lambda n: MOMENT + timedelta(hours=n),
+    ("tasks", "recurrence"): lambda n: "FREQ=WEEKLY;BYDAY=MO,WE",
+    # Not in the trash: a downgrade below 0007 deletes what is (nothing else has a place there).
+    ("tasks", "deleted_at"): lambda n: None,
+    ("tasks", "deleted_by"): lambda n: None,
+    ("tasks", "trashed_with_id"): lambda n: None,
     ("refresh_tokens", "family_id"): lambda n: uuid.UUID(int=n).hex,
     # One inbox per owner, with its owner as the only member: what a downgrade below 0005 can keep.
     ("lists", "name"): lambda n: "Inbox",

@@ -232,6 +232,7 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
     app.include_router(lists.router)
     app.include_router(tasks.router)
     app.include_router(tasks.labels_router)
+    app.include_router(tasks.trash_router)
     app.include_router(operations.router)
     app.include_router(operations.metrics_router)
     patch_fastapi(

@@ -81,6 +81,8 @@ class Task(TaskBase, table=True):
         Index("ix_tasks_list_status_created", "list_id", "status", "created_at", "id"),
         # sort=position: by list, then position (siblings are contiguous in it within a parent).
         Index("ix_tasks_list_position", "list_id", "position", "id"),
+        # The trash of a list, newest deletion first.
+        Index("ix_tasks_list_deleted", "list_id", "deleted_at", "id"),
         # AUTOINCREMENT: SQLite would otherwise hand a deleted task's id to the next one.
         {"sqlite_autoincrement": True},
     )
@@ -111,6 +113,15 @@ class Task(TaskBase, table=True):
     timezone: str = Field(default="UTC", max_length=64, sa_column_kwargs={"server_default": "UTC"})
     # The first occurrence of the series: the due date when the recurrence or due date was last set.
     series_start: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # In the trash since `deleted_at`. A task deleted itself has no `trashed_with_id`; its subtasks,
+    # which went with it, name it there (and come back only with it).
+    deleted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    deleted_by: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("users.id", ondelete="SET NULL"))
+    )
+    trashed_with_id: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
+    )
     completed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -59,9 +59,18 @@ def _order_by(sort: str) -> list[ColumnElement[Any]]:
 
 
 def _visible_to(user_id: int) -> list[ColumnElement[bool]]:
-    """Tasks on the lists `user_id` is a member of: in the statement itself, never checked after."""
+    """Tasks on the lists `user_id` is a member of, not in the trash: in the statement itself."""
     member_of = select(ListMember.list_id).where(col(ListMember.user_id) == user_id)
-    return [col(Task.list_id).in_(member_of.scalar_subquery())]
+    return [col(Task.list_id).in_(member_of.scalar_subquery()), _live()]
+
+
+def _live() -> ColumnElement[bool]:
+    return col(Task.deleted_at).is_(None)
+
+
+def _as_member(user_id: int) -> ColumnElement[bool]:
+    """Join condition: the membership of `user_id` in the list of the task."""
+    return (col(ListMember.list_id) == col(Task.list_id)) & (col(ListMember.user_id) == user_id)
 
 
 def _structure(where: TaskFilter) -> list[ColumnElement[bool]]:
@@ -127,11 +136,8 @@ class TaskRepository:
         """
         statement = (
             select(Task, ListMember.role)
-            .join(
-                ListMember,
-                (col(ListMember.list_id) == col(Task.list_id)) & (col(ListMember.user_id) == user_id),
-            )
-            .where(col(Task.id) == task_id)
+            .join(ListMember, _as_member(user_id))
+            .where(col(Task.id) == task_id, _live())
         )
         if for_update:
             statement = statement.with_for_update(of=Task)
@@ -183,11 +189,16 @@ class TaskRepository:
         return [int(row) for row in rows]
 
     async def subtree(self, task_id: int) -> list[tuple[int, int]]:
-        """Every task under `task_id`, at any depth, as (id, depth): 1 for its direct subtasks."""
-        start = select(col(Task.id), literal(1).label("depth")).where(col(Task.parent_id) == task_id)
+        """Every task under `task_id` not in the trash, at any depth, as (id, depth): 1 for its direct
+        subtasks."""
+        start = select(col(Task.id), literal(1).label("depth")).where(col(Task.parent_id) == task_id, _live())
         down = start.cte("subtree", recursive=True)
         child = aliased(Task)
-        tree = down.union_all(select(child.id, down.c.depth + 1).where(child.parent_id == down.c.id))
+        tree = down.union_all(
+            select(child.id, down.c.depth + 1).where(
+                child.parent_id == down.c.id, col(child.deleted_at).is_(None)
+            )
+        )
         rows = (await self.session.exec(select(tree.c.id, tree.c.depth))).all()
         return [(int(row[0]), int(row[1])) for row in rows]
 
@@ -234,7 +245,9 @@ class TaskRepository:
 
     async def sibling(self, task_id: int, list_id: int, parent_id: int | None) -> Task | None:
         """The task `task_id` if it is a sibling at (list, parent)."""
-        statement = select(Task).where(col(Task.id) == task_id, *self._siblings(list_id, parent_id, None))
+        statement = select(Task).where(
+            col(Task.id) == task_id, _live(), *self._siblings(list_id, parent_id, None)
+        )
         return (await self.session.exec(statement)).first()
 
     # Labels.
@@ -251,7 +264,7 @@ class TaskRepository:
         statement = (
             select(func.min(col(TaskLabel.name)), func.count())
             .join(Task, col(Task.id) == col(TaskLabel.task_id))
-            .where(col(Task.list_id).in_(member_of.scalar_subquery()))
+            .where(col(Task.list_id).in_(member_of.scalar_subquery()), _live())
             .group_by(col(TaskLabel.key))
             .order_by(col(TaskLabel.key))
         )
@@ -278,3 +291,64 @@ class TaskRepository:
             .limit(limit)
         )
         return (await self.session.exec(page)).all(), total
+
+    # The trash.
+
+    async def get_trashed(
+        self, task_id: int, user_id: int, *, for_update: bool = False
+    ) -> tuple[Task, Role] | None:
+        """A task deleted itself (a trash item) on a list `user_id` is a member of, with their role."""
+        statement = (
+            select(Task, ListMember.role)
+            .join(ListMember, _as_member(user_id))
+            .where(
+                col(Task.id) == task_id,
+                col(Task.deleted_at).is_not(None),
+                col(Task.trashed_with_id).is_(None),
+            )
+        )
+        if for_update:
+            statement = statement.with_for_update(of=Task)
+        row = (await self.session.exec(statement)).first()
+        return (row[0], Role(row[1])) if row else None
+
+    async def trashed_with(self, task_id: int) -> Sequence[Task]:
+        """The subtasks that went to the trash with `task_id`."""
+        statement = select(Task).where(col(Task.trashed_with_id) == task_id).with_for_update()
+        return (await self.session.exec(statement)).all()
+
+    async def is_live(self, task_id: int, list_id: int) -> bool:
+        statement = select(Task.id).where(col(Task.id) == task_id, col(Task.list_id) == list_id, _live())
+        return (await self.session.exec(statement)).first() is not None
+
+    async def trash_page(
+        self, user_id: int, list_id: int | None, skip: int, limit: int
+    ) -> tuple[Sequence[Task], int]:
+        """Trash items on the lists of `user_id`, newest deletion first, and how many there are."""
+        member_of = select(ListMember.list_id).where(col(ListMember.user_id) == user_id)
+        conditions: list[ColumnElement[bool]] = [
+            col(Task.list_id).in_(member_of.scalar_subquery()),
+            col(Task.deleted_at).is_not(None),
+            col(Task.trashed_with_id).is_(None),
+        ]
+        if list_id is not None:
+            conditions.append(col(Task.list_id) == list_id)
+        total = (await self.session.exec(select(func.count()).select_from(Task).where(*conditions))).one()
+        page = (
+            select(Task)
+            .where(*conditions)
+            .order_by(col(Task.deleted_at).desc(), col(Task.id).desc())
+            .offset(skip)
+            .limit(limit)
+        )
+        return (await self.session.exec(page)).all(), total
+
+    async def purge_trash(self, cutoff: datetime) -> int:
+        """Delete for good every trash item deleted before `cutoff` (its subtasks go with it)."""
+        statement = delete(Task).where(
+            col(Task.deleted_at) < cutoff,
+            col(Task.trashed_with_id).is_(None),
+            col(Task.deleted_at).is_not(None),
+        )
+        result = await self.session.exec(statement)
+        return int(result.rowcount)

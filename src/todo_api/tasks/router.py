@@ -27,6 +27,8 @@ from todo_api.tasks.schemas import (
     TaskPage,
     TaskPublic,
     TaskUpdate,
+    TrashPage,
+    TrashParams,
 )
 from todo_api.tasks.service import task_etag
 
@@ -192,7 +194,7 @@ async def list_completions(
 async def delete_task(
     task_id: ObjectId, user: CurrentUser, tasks: TaskServiceDep, if_match: IfMatch = None
 ) -> None:
-    """Delete a task and its subtasks."""
+    """Move a task, and its subtasks, to the trash."""
     await tasks.delete(user, task_id, if_match)
 
 
@@ -204,3 +206,40 @@ async def list_labels(user: CurrentUser, tasks: TaskServiceDep, response: Respon
     """Every label on a task you can see, with how many tasks carry it."""
     response.headers.update(NO_STORE)
     return await tasks.labels(user)
+
+
+trash_router = APIRouter(prefix="/trash", tags=["trash"])
+TrashQuery = Annotated[TrashParams, Query()]
+
+
+@trash_router.get("", response_model=TrashPage, name="list_trash", responses=errors(401, 404, 422))
+async def list_trash(
+    params: TrashQuery, user: CurrentUser, tasks: TaskServiceDep, response: Response
+) -> TrashPage:
+    """Deleted tasks of the lists you can see, newest deletion first."""
+    response.headers.update(NO_STORE)
+    return await tasks.trash(user, params)
+
+
+@trash_router.post(
+    "/{task_id}/restore",
+    response_model=TaskPublic,
+    name="restore_task",
+    responses={**WITH_ETAG, **errors(401, 403, 404, 422)},
+)
+async def restore_task(
+    task_id: ObjectId, user: CurrentUser, tasks: TaskServiceDep, response: Response
+) -> TaskPublic:
+    """Bring a deleted task back, with the subtasks deleted with it."""
+    return with_etag(response, await tasks.restore(user, task_id))
+
+
+@trash_router.delete(
+    "/{task_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    name="purge_task",
+    responses=errors(401, 403, 404, 422),
+)
+async def purge_task(task_id: ObjectId, user: CurrentUser, tasks: TaskServiceDep) -> None:
+    """Delete a task in the trash for good."""
+    await tasks.delete_for_good(user, task_id)

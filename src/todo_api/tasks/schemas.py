@@ -175,10 +175,25 @@ class TaskPublic(BaseModel):
         status = value.get("status") if isinstance(value, dict) else getattr(value, "status", None)
         if isinstance(value, dict):
             return {**value, "is_completed": status == TaskStatus.completed}
-        return {
-            **{name: getattr(value, name) for name in cls.model_fields if name != "is_completed"},
-            "is_completed": status == TaskStatus.completed,
-        }
+        fields = {name: getattr(value, name) for name in cls.model_fields if name != "is_completed"}
+        return {**fields, "is_completed": status == TaskStatus.completed}
+
+
+class TrashedTask(TaskPublic):
+    """A task in the trash: the task as it was, and when and by whom it was deleted."""
+
+    deleted_at: datetime
+    deleted_by: int | None
+
+
+class TrashPage(PageInfo):
+    items: list[TrashedTask]
+
+
+class TrashParams(BaseModel):
+    skip: int = Field(default=0, ge=0, le=MAX_SKIP)
+    limit: int = Field(default=20, ge=1, le=100)
+    list_id: int | None = Field(default=None, ge=1, le=2**31 - 1, description="Only this list's trash.")
 
 
 class Completion(BaseModel):

@@ -2,7 +2,7 @@
 allows; with subtasks, labels, recurrence and a history of completions."""
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from todo_api.core.clock import Clock, system_clock
@@ -27,6 +27,9 @@ from todo_api.tasks.schemas import (
     TaskPage,
     TaskPublic,
     TaskUpdate,
+    TrashedTask,
+    TrashPage,
+    TrashParams,
 )
 
 # A task, its parent, grandparent and great-grandparent: no deeper.
@@ -169,9 +172,51 @@ class TaskService:
         return await self.tasks.add(task)
 
     async def delete(self, user: User, task_id: int, if_match: str | None) -> None:
-        """Delete the task; its subtasks go with it."""
+        """Move the task to its list's trash; its subtasks go with it."""
+        assert user.id is not None
         task = await self._get_for_write(user, task_id, if_match)
-        await self.tasks.delete(task)
+        now = self.clock()
+        for subtask in await self._subtasks(task):
+            subtask.deleted_at, subtask.deleted_by, subtask.trashed_with_id = now, user.id, task.id
+            subtask.updated_at = now
+        task.deleted_at, task.deleted_by, task.updated_at = now, user.id, now
+        await self.tasks.add(task)
+
+    async def trash(self, user: User, params: TrashParams) -> TrashPage:
+        """The trash of every list the user can see (or of one), newest deletion first."""
+        assert user.id is not None
+        if params.list_id is not None:
+            await self.lists.require_role(user.id, params.list_id, Role.viewer)
+        items, total = await self.tasks.trash_page(user.id, params.list_id, params.skip, params.limit)
+        return TrashPage(
+            items=[TrashedTask.model_validate(task) for task in items],
+            **page_info(total, params.skip, params.limit),
+        )
+
+    async def restore(self, user: User, task_id: int) -> Task:
+        """Bring a trash item back with the subtasks that went with it: under its old parent if that
+        is still there, else at the top level of its list."""
+        task = await self._trashed_for_write(user, task_id)
+        assert task.id is not None
+        now = self.clock()
+        for subtask in await self.tasks.trashed_with(task.id):
+            subtask.deleted_at, subtask.deleted_by, subtask.trashed_with_id = None, None, None
+            subtask.updated_at = now
+        if task.parent_id is not None and not await self.tasks.is_live(task.parent_id, task.list_id):
+            task.parent_id = None
+            task.position = ordering.between(
+                await self.tasks.last_position(task.list_id, None, task.id), None
+            )
+        task.deleted_at, task.deleted_by, task.updated_at = None, None, now
+        return await self.tasks.add(task)
+
+    async def delete_for_good(self, user: User, task_id: int) -> None:
+        """Delete a trash item, and the subtasks that went with it, for good."""
+        await self.tasks.delete(await self._trashed_for_write(user, task_id))
+
+    async def purge_trash(self, retention_days: int) -> int:
+        """Delete for good what has been in the trash longer than `retention_days`; how many items."""
+        return await self.tasks.purge_trash(self.clock() - timedelta(days=retention_days))
 
     async def completions(self, user: User, task_id: int, params: CompletionParams) -> CompletionPage:
         """The task's completions, newest first."""
@@ -224,6 +269,16 @@ class TaskService:
         await self.tasks.set_labels(task.id, task.labels)
         if task.status == TaskStatus.completed:
             await self._record(task, creator, now)
+        return task
+
+    async def _trashed_for_write(self, user: User, task_id: int) -> Task:
+        assert user.id is not None
+        found = await self.tasks.get_trashed(task_id, user.id, for_update=True)
+        if found is None:
+            raise TaskNotFound
+        task, role = found
+        if not role.allows(Role.editor):
+            raise Forbidden
         return task
 
     async def _get_for_write(self, user: User, task_id: int, if_match: str | None) -> Task:
