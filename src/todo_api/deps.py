@@ -19,7 +19,7 @@ from todo_api.auth.repository import RefreshTokenRepository, UserRepository
 from todo_api.auth.service import AuthService
 from todo_api.core.clock import Clock
 from todo_api.core.config import Settings
-from todo_api.core.db import Database, release_connection
+from todo_api.core.db import Database, release_connection, utcnow
 from todo_api.core.errors import DomainError, InvalidToken, NotAuthenticated
 from todo_api.core.http import ObjectId
 from todo_api.core.observability import bind_user
@@ -30,6 +30,9 @@ from todo_api.lists.repository import ListRepository
 from todo_api.lists.service import ListService
 from todo_api.models import User
 from todo_api.operations.service import HealthService
+from todo_api.sync.notifier import Notifier
+from todo_api.sync.repository import SyncRepository
+from todo_api.sync.service import SyncService
 from todo_api.tasks.repository import TaskRepository
 from todo_api.tasks.service import TaskService
 
@@ -71,25 +74,45 @@ RateLimitsDep = Annotated[RateLimits, Depends(get_rate_limits)]
 ClientAddress = Annotated[str, Depends(get_client_address)]
 
 
-async def get_session(request: Request, database: DatabaseDep) -> AsyncIterator[AsyncSession]:
+async def get_notifier(request: Request) -> Notifier:
+    notifier: Notifier = request.app.state.notifier
+    return notifier
+
+
+NotifierDep = Annotated[Notifier, Depends(get_notifier)]
+
+
+async def get_session(
+    request: Request, database: DatabaseDep, notifier: NotifierDep
+) -> AsyncIterator[AsyncSession]:
     """One transaction per request: committed before the response is sent, rolled back on error."""
     factory = database.read_session if request.method in _READ_METHODS else database.write_session
-    async with _unit_of_work(factory) as session:
+    async with _unit_of_work(factory, notifier) as session:
         yield session
 
 
 @asynccontextmanager
-async def _unit_of_work(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+async def _unit_of_work(
+    factory: async_sessionmaker[AsyncSession], notifier: Notifier
+) -> AsyncIterator[AsyncSession]:
     async with factory() as session:
         try:
             yield session
         except DomainError as error:
-            await (session.commit() if error.keeps_changes else session.rollback())
+            await (_commit(session, notifier) if error.keeps_changes else session.rollback())
             raise
         except BaseException:
             await session.rollback()
             raise
-        await session.commit()
+        await _commit(session, notifier)
+
+
+async def _commit(session: AsyncSession, notifier: Notifier) -> None:
+    """Commit, with the transaction's change records for the sync feed written last; then wake
+    the users they are for."""
+    users = await SyncRepository(session).publish(utcnow())
+    await session.commit()
+    notifier.wake(users)
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
@@ -126,6 +149,22 @@ async def get_clock(request: Request) -> Clock:
 
 
 ClockDep = Annotated[Clock, Depends(get_clock)]
+
+
+async def get_sync_service(
+    session: SessionDep, notifier: NotifierDep, settings: SettingsDep, clock: ClockDep
+) -> SyncService:
+    return SyncService(
+        SyncRepository(session),
+        notifier,
+        settings.secret_key,
+        settings.sync_retention_days,
+        release_connection=partial(release_connection, session),
+        clock=clock,
+    )
+
+
+SyncServiceDep = Annotated[SyncService, Depends(get_sync_service)]
 
 
 async def get_task_service(session: SessionDep, lists: ListServiceDep, clock: ClockDep) -> TaskService:

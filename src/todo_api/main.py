@@ -24,6 +24,7 @@ from todo_api.core.config import ConfigurationError, Settings, load_settings
 from todo_api.core.db import Database, create_engine, upgrade_database
 from todo_api.core.errors import (
     AlreadyMember,
+    CursorExpired,
     DatabaseUnavailable,
     DomainError,
     Forbidden,
@@ -47,6 +48,8 @@ from todo_api.core.observability import RequestObserver, configure_logging, is_s
 from todo_api.core.security import PasswordHasher
 from todo_api.lists import router as lists
 from todo_api.operations import router as operations
+from todo_api.sync import router as sync
+from todo_api.sync.notifier import Notifier
 from todo_api.tasks import router as tasks
 
 log = structlog.get_logger()
@@ -67,6 +70,7 @@ DOMAIN_ERRORS: dict[type[DomainError], tuple[int, str]] = {
     InvalidToken: (401, "invalid_token"),
     RateLimited: (429, "rate_limited"),
     PreconditionFailed: (412, "precondition_failed"),
+    CursorExpired: (410, "cursor_expired"),
     IdempotencyKeyReused: (422, "idempotency_key_reused"),
     DatabaseUnavailable: (503, "service_unavailable"),
 }
@@ -174,6 +178,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     if settings.auto_migrate:
         await anyio.to_thread.run_sync(upgrade_database, settings.database_url)
     app.state.database = Database(create_engine(settings))
+    app.state.notifier = Notifier()
+    await app.state.notifier.start(settings.database_url)
     app.state.password_hasher = PasswordHasher(
         time_cost=settings.argon2_time_cost,
         memory_kib=settings.argon2_memory_kib,
@@ -191,6 +197,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        await app.state.notifier.stop()
         await app.state.database.dispose()
         log.info("stopped")
 
@@ -233,6 +240,7 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
     app.include_router(tasks.router)
     app.include_router(tasks.labels_router)
     app.include_router(tasks.trash_router)
+    app.include_router(sync.router)
     app.include_router(operations.router)
     app.include_router(operations.metrics_router)
     patch_fastapi(

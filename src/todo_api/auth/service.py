@@ -114,6 +114,8 @@ class AuthService:
     async def delete_account(self, user: User) -> None:
         """Delete the user with the lists they own (and every task in them), their memberships and
         tokens. Tasks they made or were assigned in other lists stay, without them."""
+        assert user.id is not None
+        await self.lists.forget_user(user.id)
         await self.users.delete(user)
 
     async def authenticate(self, token: str) -> User:

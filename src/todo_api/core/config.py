@@ -60,6 +60,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1)
     refresh_token_expire_days: int = Field(default=14, ge=1, le=365)
     trash_retention_days: int = Field(default=30, ge=1, le=3650)
+    sync_retention_days: int = Field(default=30, ge=1, le=3650)
     login_rate_limit: str = "5/minute"
     register_rate_limit: str = "20/hour"
     redis_url: str | None = None

@@ -59,6 +59,10 @@ class InvalidField(DomainError):
         self.loc = loc  # type: ignore[misc]
 
 
+class CursorExpired(DomainError):
+    message = "this sync cursor is older than the changes kept: sync again without a cursor"
+
+
 class PreconditionFailed(DomainError):
     message = "the object has changed since you read it (If-Match does not match its ETag)"
 

@@ -117,6 +117,7 @@ _DESCRIPTIONS = {
     409: "Conflict (`user_exists`)",
     412: "If-Match does not match the current ETag (`precondition_failed`); nothing changed. "
     "The answer carries the current `ETag`.",
+    410: "The sync cursor has expired (`cursor_expired`): sync again without one",
     413: "Request body too large (`payload_too_large`)",
     422: "Validation failed (`validation_error`)",
     429: "Too many attempts (`rate_limited`); see `Retry-After`",

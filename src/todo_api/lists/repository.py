@@ -9,6 +9,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from todo_api.core.changes import pending
 from todo_api.core.errors import PreconditionFailed
 from todo_api.models import ListMember, Role, Task, TaskList, User
 
@@ -145,9 +146,51 @@ class ListRepository:
 
     async def unassign_tasks(self, list_id: int, user_id: int, now: datetime) -> None:
         """Tasks of the list assigned to `user_id` become unassigned (a change to each of them)."""
-        await self.session.exec(
+        result = await self.session.exec(
             update(Task)
             .where(col(Task.list_id) == list_id, col(Task.assignee_id) == user_id)
             .values(assignee_id=None, updated_at=now, version=col(Task.version) + 1)
+            .returning(col(Task.id))
             .execution_options(synchronize_session=False)
         )
+        pending(self.session).for_members.update((list_id, "task", task_id) for (task_id,) in result.all())
+
+    # What the sync feed cannot see from the ORM's writes alone.
+
+    async def note_shown(self, list_id: int, user_id: int) -> None:
+        """The list, and every task on it, became visible to `user_id`."""
+        changes = pending(self.session).for_users
+        changes.add((user_id, "list", list_id))
+        changes.update((user_id, "task", task_id) for task_id in await self._task_ids(list_id))
+
+    async def note_hidden(self, list_id: int, user_ids: Sequence[int] | None = None) -> None:
+        """The list and its tasks are no longer visible to these users (None: every member now)."""
+        if user_ids is None:
+            statement = select(ListMember.user_id).where(col(ListMember.list_id) == list_id)
+            user_ids = list((await self.session.exec(statement)).all())
+        task_ids = await self._task_ids(list_id)
+        changes = pending(self.session).for_users
+        for user_id in user_ids:
+            changes.add((user_id, "list", list_id))
+            changes.update((user_id, "task", task_id) for task_id in task_ids)
+
+    def note_role_changed(self, list_id: int, user_id: int) -> None:
+        pending(self.session).for_users.add((user_id, "list", list_id))
+
+    async def owned_by(self, user_id: int) -> list[int]:
+        statement = select(TaskList.id).where(col(TaskList.owner_id) == user_id)
+        return [int(list_id) for list_id in (await self.session.exec(statement)).all() if list_id is not None]
+
+    async def note_user_leaving_tasks(self, user_id: int) -> None:
+        """Tasks that name `user_id` (made by or assigned to them) change when the account goes."""
+        statement = select(Task.list_id, Task.id).where(
+            (col(Task.created_by) == user_id) | (col(Task.assignee_id) == user_id)
+        )
+        rows = (await self.session.exec(statement)).all()
+        pending(self.session).for_members.update(
+            (list_id, "task", int(task_id or 0)) for list_id, task_id in rows
+        )
+
+    async def _task_ids(self, list_id: int) -> list[int]:
+        statement = select(Task.id).where(col(Task.list_id) == list_id, col(Task.deleted_at).is_(None))
+        return [int(task_id) for task_id in (await self.session.exec(statement)).all() if task_id is not None]

@@ -112,6 +112,7 @@ class ListService:
     async def delete(self, user: User, list_id: int, if_match: str | None) -> None:
         """Delete the list with all its tasks (owner); an inbox stays."""
         view = await self._view(user, list_id, Role.owner, if_match=if_match, inbox_forbidden=True)
+        await self.lists.note_hidden(list_id)
         await self.lists.delete(view.task_list)
 
     async def members(self, user: User, list_id: int) -> MemberList:
@@ -130,6 +131,7 @@ class ListService:
         member = await self.lists.add_member(
             ListMember(list_id=list_id, user_id=user_id, role=Role(member_in.role.value), added_at=utcnow())
         )
+        await self.lists.note_shown(list_id, user_id)
         return _member(member, username)
 
     async def change_role(
@@ -143,6 +145,7 @@ class ListService:
         role = Role(member_in.role.value)
         if member.role != role:
             await self.lists.set_role(list_id, member_id, role)
+            self.lists.note_role_changed(list_id, member_id)
             member.role = role
         return _member(member, username)
 
@@ -155,6 +158,7 @@ class ListService:
         if member.role == Role.owner:
             raise OwnerProtected
         await self.lists.remove_member(list_id, member_id)
+        await self.lists.note_hidden(list_id, [member_id])
         await self.lists.unassign_tasks(list_id, member_id, utcnow())
 
     async def transfer(self, user: User, list_id: int, transfer: Transfer, if_match: str | None) -> ListView:
@@ -171,6 +175,12 @@ class ListService:
         view.task_list.updated_at = utcnow()
         await self.lists.add(view.task_list)
         return ListView(view.task_list, Role.admin)
+
+    async def forget_user(self, user_id: int) -> None:
+        """Before an account goes: its lists go for every member, and tasks naming it change."""
+        for list_id in await self.lists.owned_by(user_id):
+            await self.lists.note_hidden(list_id)
+        await self.lists.note_user_leaving_tasks(user_id)
 
     async def refuse_inbox(self, user: User, list_id: int) -> None:
         """409 inbox_protected for the user's own inbox: checked before anything else about a

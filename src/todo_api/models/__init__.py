@@ -3,6 +3,7 @@
 from todo_api.models.idempotency_key import IdempotencyKey
 from todo_api.models.list_member import ListMember, Role
 from todo_api.models.refresh_token import RefreshToken
+from todo_api.models.sync_change import SyncChange, SyncState
 from todo_api.models.task import Task, TaskPriority, TaskStatus
 from todo_api.models.task_completion import TaskCompletion
 from todo_api.models.task_label import TaskLabel
@@ -14,6 +15,8 @@ __all__ = [
     "ListMember",
     "RefreshToken",
     "Role",
+    "SyncChange",
+    "SyncState",
     "Task",
     "TaskCompletion",
     "TaskLabel",

@@ -1,0 +1,180 @@
+"""The sync feed: what changed for a user since their cursor, complete and in commit order.
+
+A cursor carries the change number the client has seen up to (see SyncChange for why no change can
+later appear below it), when it was issued, and during a first full download how far that got. It
+is signed with the service's key, so a cursor that is not ours is refused.
+"""
+
+import base64
+import hashlib
+import hmac
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from todo_api.core.clock import Clock, system_clock
+from todo_api.core.errors import CursorExpired, InvalidField
+from todo_api.lists.service import ListView
+from todo_api.sync.notifier import Notifier
+from todo_api.sync.repository import SyncRepository
+from todo_api.sync.schemas import Deleted, SyncAnswer, SyncParams
+from todo_api.tasks.schemas import TaskPublic
+
+# How many change records are read at once while gathering an answer's objects.
+_BATCH = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    seq: int
+    issued: float
+    # During a full download: the last list and task id sent (None once it is done).
+    lists_after: int | None = None
+    tasks_after: int | None = None
+
+
+def _bad_cursor() -> InvalidField:
+    return InvalidField(("query", "cursor"), "not a cursor of this service: start again without one")
+
+
+@dataclass
+class _Gathered:
+    lists: dict[int, None] = field(default_factory=dict)
+    tasks: dict[int, None] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.lists) + len(self.tasks)
+
+
+class SyncService:
+    def __init__(
+        self,
+        changes: SyncRepository,
+        notifier: Notifier,
+        secret_key: str,
+        retention_days: int,
+        release_connection: Callable[[], Awaitable[None]],
+        clock: Clock = system_clock,
+    ) -> None:
+        self.changes = changes
+        self.notifier = notifier
+        self.secret = hashlib.sha256(f"sync-cursor:{secret_key}".encode()).digest()
+        self.retention = timedelta(days=retention_days)
+        self.release_connection = release_connection
+        self.clock = clock
+
+    async def sync(self, user_id: int, params: SyncParams) -> SyncAnswer:
+        if params.cursor is None:
+            start = Cursor(seq=await self.changes.last_seq(), issued=self.clock().timestamp(), lists_after=0)
+            return await self._full(user_id, start, params.limit)
+        cursor = self._decode(params.cursor)
+        too_old = cursor.issued < (self.clock() - self.retention).timestamp()
+        if too_old or cursor.seq < await self.changes.purged_through():
+            raise CursorExpired
+        if cursor.lists_after is not None or cursor.tasks_after is not None:
+            return await self._full(user_id, cursor, params.limit)
+        answer = await self._changes(user_id, cursor, params.limit)
+        deadline = self.clock().timestamp() + params.wait
+        while not (answer.lists or answer.tasks or answer.deleted.lists or answer.deleted.tasks):
+            remaining = deadline - self.clock().timestamp()
+            if remaining <= 0:
+                break
+            # No connection is held while waiting.
+            await self.release_connection()
+            await self.notifier.wait(user_id, remaining)
+            answer = await self._changes(user_id, cursor, params.limit)
+        if not (answer.lists or answer.tasks or answer.deleted.lists or answer.deleted.tasks):
+            answer.cursor = params.cursor  # nothing new: the same cursor
+        return answer
+
+    async def purge(self) -> int:
+        """Delete change records older than the retention; how many went."""
+        return await self.changes.purge(self.clock() - self.retention)
+
+    async def _full(self, user_id: int, cursor: Cursor, limit: int) -> SyncAnswer:
+        """A page of everything the user can see: lists by id, then tasks by id."""
+        lists = []
+        if cursor.lists_after is not None:
+            lists = list(await self.changes.lists(user_id, after_id=cursor.lists_after, limit=limit))
+        room = limit - len(lists)
+        tasks_after = cursor.tasks_after if cursor.lists_after is None else 0
+        tasks = []
+        if room > 0 and tasks_after is not None:
+            tasks = list(await self.changes.tasks(user_id, after_id=tasks_after, limit=room))
+        if len(lists) == limit:
+            following = Cursor(cursor.seq, cursor.issued, lists_after=lists[-1][0].id)
+        elif tasks and len(tasks) == room:
+            following = Cursor(cursor.seq, cursor.issued, tasks_after=tasks[-1].id)
+        else:
+            following = Cursor(cursor.seq, cursor.issued)
+        done = following.lists_after is None and following.tasks_after is None
+        return SyncAnswer(
+            full=True,
+            cursor=self._encode(following),
+            has_more=not done,
+            lists=[ListView(task_list, role).public() for task_list, role in lists],
+            tasks=[TaskPublic.model_validate(task) for task in tasks],
+            deleted=Deleted(),
+        )
+
+    async def _changes(self, user_id: int, cursor: Cursor, limit: int) -> SyncAnswer:
+        """Objects changed after the cursor, each once, in their current state (or as deleted)."""
+        gathered = _Gathered()
+        seq = cursor.seq
+        more = False
+        while len(gathered) < limit:
+            rows = await self.changes.after(user_id, seq, limit * _BATCH)
+            for row_seq, kind, object_id in rows:
+                bucket = gathered.lists if kind == "list" else gathered.tasks
+                if object_id not in bucket and len(gathered) == limit:
+                    more = True
+                    break
+                bucket[object_id] = None
+                seq = row_seq
+            if more or len(rows) < limit * _BATCH:
+                break
+        if not more:
+            more = await self._has_changes_after(user_id, seq)
+        lists = await self.changes.lists(user_id, ids=gathered.lists) if gathered.lists else []
+        tasks = await self.changes.tasks(user_id, ids=gathered.tasks) if gathered.tasks else []
+        seen_lists = {task_list.id for task_list, _ in lists}
+        seen_tasks = {task.id for task in tasks}
+        return SyncAnswer(
+            full=False,
+            cursor=self._encode(Cursor(seq, self.clock().timestamp())),
+            has_more=more,
+            lists=[ListView(task_list, role).public() for task_list, role in lists],
+            tasks=[TaskPublic.model_validate(task) for task in tasks],
+            deleted=Deleted(
+                lists=[list_id for list_id in gathered.lists if list_id not in seen_lists],
+                tasks=[task_id for task_id in gathered.tasks if task_id not in seen_tasks],
+            ),
+        )
+
+    async def _has_changes_after(self, user_id: int, seq: int) -> bool:
+        return bool(await self.changes.after(user_id, seq, 1))
+
+    def _encode(self, cursor: Cursor) -> str:
+        body = json.dumps(
+            [cursor.seq, round(cursor.issued, 3), cursor.lists_after, cursor.tasks_after],
+            separators=(",", ":"),
+        ).encode()
+        mac = hmac.new(self.secret, body, hashlib.sha256).digest()[:16]
+        return base64.urlsafe_b64encode(body + mac).rstrip(b"=").decode()
+
+    def _decode(self, text: str) -> Cursor:
+        try:
+            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        except (ValueError, TypeError):
+            raise _bad_cursor() from None
+        body, mac = raw[:-16], raw[-16:]
+        if len(raw) <= 16 or not hmac.compare_digest(
+            mac, hmac.new(self.secret, body, hashlib.sha256).digest()[:16]
+        ):
+            raise _bad_cursor()
+        seq, issued, lists_after, tasks_after = json.loads(body)
+        return Cursor(int(seq), float(issued), lists_after, tasks_after)
+
+    def _mac(self, body: bytes) -> bytes:
+        return hmac.new(self.secret, body, hashlib.sha256).digest()[:16]
