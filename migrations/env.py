@@ -44,6 +44,9 @@ def do_run_migrations(connection: Connection) -> None:
         target_metadata=metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        # SQLite runs DDL in transactions too once the transaction is begun by hand (see
+        # _transactional_ddl_on_sqlite): a run of migrations is then all or nothing there too.
+        transactional_ddl=True,
     )
     with context.begin_transaction():
         if connection.dialect.name == "postgresql":

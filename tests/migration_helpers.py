@@ -85,6 +85,7 @@ REALISTIC: dict[tuple[str, str], Callable[[int], Any]] = {
     ("refresh_tokens", "rotated_at"): lambda n: None,
     ("refresh_tokens", "revoked_at"): lambda n: None,
     ("idempotency_keys", "key"): lambda n: f"stairway-key-{n}",
+    ("idempotency_keys", "route"): lambda n: "tasks",
     ("idempotency_keys", "request_hash"): _sha256,
     ("idempotency_keys", "response"): lambda n: {"task": {"id": n, "title": "x"}, "etag": f'"{n}"'},
 }

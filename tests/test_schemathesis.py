@@ -6,21 +6,31 @@ Setup
   fresh SQLite file in ``tmp_path``. Rate limits are off (thousands of requests come from one address
   and most logins fail on purpose), argon2 is cheap, and the working directory is ``tmp_path``, so no
   ``.env`` of the checkout leaks in and nothing is written into the repository.
-* Three users register and sign in with httpx: ``alice`` and ``bob`` for the main run, ``carol`` for
-  the run that deletes its own account.
+* Five users register with httpx: ``alice`` and ``bob`` for the main run, ``carol`` for the run that
+  deletes its own account, ``dave`` and ``erin`` for alice to share her lists with (they never send
+  a request).
 * Authentication is a Web Fuzzing Commons auth file (``fixedHeaders``: ``Authorization: Bearer …``)
   named in a generated ``schemathesis.toml``. Every request goes out as ``alice``; ``bob`` is listed
   as her peer, which lets ``object_level_authorization`` replay alice's successful reads as bob and
-  fail if he gets her task. (A plain ``--header`` gives Schemathesis one identity, and that check
-  would not run.)
+  fail if he gets her list, its members or her task. (A plain ``--header`` gives Schemathesis one
+  identity, and that check would not run.) Nothing is ever shared with bob, so every one of those
+  replays must be the 404 of an object that does not exist (API.md: what you cannot see does not
+  exist). The service logs each request with its user (JSON access log), and after the main run the
+  test checks that bob's replays reached every single-object read of lists, members and tasks and
+  that each was a 404, so the check cannot quietly stop running.
+* Fuzz dictionaries (``[dictionaries]`` and per-operation ``parameters``) give the member routes real
+  people about half the time: ``POST /lists/{list_id}/members`` gets dave's and erin's usernames and
+  e-mails (and alice's own, an ``already_member``), the ``user_id`` of the member routes and of
+  ``POST /lists/{list_id}/transfer`` gets their ids (and alice's). Without them every such request
+  names nobody and ends in a 404 before the role checks; the other half stays random.
 
 The command line: ``schemathesis --config-file <generated toml> run <base>/openapi.json …``
 -----------------------------------------------------------------------------------------------
 ``--checks all``
     Server errors, status-code, content-type, header and response-schema conformance, negative-data
     rejection, positive-data acceptance, missing required header, unsupported methods and ``Allow``,
-    use-after-free, resource availability, ignored auth, object-level authorization. None is
-    excluded: each applies to this API.
+    use-after-free, resource availability, ignored auth, object-level authorization. Each applies
+    to this API; only one operation goes without one of them (below).
 ``--phases examples,coverage,fuzzing,stateful`` and ``--mode all``
     Every phase, the stateful one included (sequences along the links Schemathesis infers, e.g.
     ``POST /tasks`` -> ``PATCH /tasks/{task_id}`` -> ``DELETE`` -> ``GET``), with schema-valid and
@@ -36,7 +46,7 @@ The command line: ``schemathesis --config-file <generated toml> run <base>/opena
     A hung request fails the run instead of hanging it.
 ``--report junit``
     A JUnit file beside the full text output in ``tmp_path``; a failing test shows the failures
-    section of the output and the tail of the server log.
+    section of the output and the tail of the server log (without its access lines).
 ``--exclude-operation-id delete_current_user`` (main run only)
     ``DELETE /auth/me`` deletes alice herself: every later request would be a 401 and the rest of the
     run would test nothing. It gets a run of its own on ``/auth/me`` (GET and DELETE) as ``carol``,
@@ -44,9 +54,13 @@ The command line: ``schemathesis --config-file <generated toml> run <base>/opena
     ``POST /auth/password`` stays in the main run: Schemathesis cannot know alice's password, so it
     exercises the 401, 413 and 422 answers and never revokes her token.
 
-Two expectations of ``positive_data_acceptance`` are widened in the generated configuration, each
-for an answer the contract (``shared/API.md``) requires for a schema-valid request; see
-``ACCEPTED`` and ``write_config``. No check and no other operation is left out.
+A few expectations are widened in the generated configuration, each for an answer the contract
+(``shared/API.md``) requires for a schema-valid request and no schema can foresee, each explained
+in the file it writes (see ``ACCEPTED`` and the three texts after it): 412 everywhere; 422 on
+``POST /tasks`` and ``POST /lists`` (a reused Idempotency-Key) and on
+``POST /lists/{list_id}/transfer`` (a new owner who is no member); and no
+``ensure_resource_availability`` on ``POST /lists/{list_id}/members`` (its 404 ``user_not_found``).
+No other check and no other operation is left out.
 
 Only 127.0.0.1 is contacted (proxies are bypassed for both clients). The test is skipped, with the
 reason, only when Schemathesis cannot be imported.
@@ -56,7 +70,8 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,6 +93,11 @@ OUTPUT_LIMIT = 20_000
 # contract's answer to an `If-Match` that is not the task's current ETag. Schemathesis makes up
 # well-formed `If-Match` values that cannot match, and RFC 9110 says they must be refused with 412.
 ACCEPTED = ["2xx", "3xx", "401", "403", "404", "409", "412", "429", "5xx"]
+# The single-object reads whose every replay as bob must be a 404: nothing of alice's is shared with him.
+PEER_PROBED_ROUTES = ("/lists/{list_id}", "/lists/{list_id}/members", "/tasks/{task_id}")
+# Half of the `user` of POST /lists/{list_id}/members and of the `user_id` of the member routes and
+# of transfers name real people; the rest are whatever Schemathesis makes up.
+SHARE_PROBABILITY = 0.5
 
 
 @dataclass(frozen=True)
@@ -85,37 +105,112 @@ class Service:
     base_url: str
     log_path: Path
 
-    def log_tail(self, limit: int = 4_000) -> str:
+    def log_lines(self) -> list[dict[str, object]]:
+        """The service's JSON log lines (stdout), in order; anything else is left out."""
         text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-        return text[-limit:] or "(empty)"
+        lines = []
+        for line in text.splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(entry, dict):
+                lines.append(entry)
+        return lines
+
+    def log_tail(self, limit: int = 4_000) -> str:
+        """The end of the log without the access lines (one a request, thousands of them)."""
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        kept = [line for line in text.splitlines() if '"logger": "todo_api.access"' not in line]
+        return "\n".join(kept)[-limit:] or "(empty)"
+
+
+@dataclass(frozen=True)
+class Account:
+    id: int
+    username: str
+    email: str
+    token: str
 
 
 @pytest.fixture
 def service(tmp_path: Path) -> Iterator[Service]:
-    """A real `todo-api` process on a fresh SQLite database (tests/live.py); always stopped afterwards."""
-    with live_server(tmp_path, WORKERS="1") as base_url:
+    """A real `todo-api` process on a fresh SQLite database (tests/live.py); always stopped afterwards.
+
+    The access log (JSON, one line a request with its user) is what shows who asked for what."""
+    with live_server(tmp_path, WORKERS="1", LOG_LEVEL="INFO", LOG_FORMAT="json") as base_url:
         yield Service(base_url, tmp_path / "todo-api.stdout.log")
 
 
-def sign_up(base_url: str, username: str) -> str:
-    """Register `username` and return an access token for it."""
+def sign_up(base_url: str, username: str) -> Account:
+    """Register `username` and sign in."""
     password = username + PASSWORD_SUFFIX
+    email = f"{username}@example.com"
     with httpx.Client(base_url=base_url, timeout=10, trust_env=False) as client:
         registered = client.post(
-            "/auth/register",
-            json={"username": username, "email": f"{username}@example.com", "password": password},
+            "/auth/register", json={"username": username, "email": email, "password": password}
         )
         assert registered.status_code == 201, registered.text
         login = client.post("/auth/login", data={"username": username, "password": password})
         assert login.status_code == 200, login.text
-        token: str = login.json()["access_token"]
-        return token
+        return Account(registered.json()["id"], username, email, login.json()["access_token"])
 
 
-def write_config(directory: Path, name: str, tokens: dict[str, str], *, peers: bool) -> Path:
+# Each widened expectation, with the contract's reason; written into the generated configuration.
+IDEMPOTENCY_KEY_REUSED = """\
+The same Idempotency-Key with a different body is a 422 `idempotency_key_reused` (API.md, as in the
+IETF Idempotency-Key draft). Schemathesis draws keys from a small space ("0", "00", ...) and reuses
+them with other bodies; a schema cannot say "not used before". PUT /tasks/{task_id} and PATCH
+/lists/{list_id} take the same fields without the header and keep the default expectations, so a
+schema-valid body refused with 422 is still caught there."""
+NEW_OWNER_NOT_A_MEMBER = """\
+Ownership moves only to a current member; anyone else is a 422 (API.md). A schema can say "a user
+id", never "a member of this list". The body has no other field, so no other 422 hides here."""
+USER_NOT_FOUND = """\
+No user by that username or e-mail is a 404 `user_not_found` (API.md), from a list that exists.
+After POST /lists, `ensure_resource_availability` takes any 404 along the link for "the list just
+made is gone"; a schema cannot say which of two 404s a response is. Every other check still runs
+here, and GET, PATCH and DELETE /lists/{list_id} keep this one."""
+
+
+def operation(operation_ids: str | list[str], why: str, *lines: str) -> list[str]:
+    """An `[[operations]]` table for the operations of `operation_ids`, with `why` as its comment."""
+    return [
+        "",
+        *(f"# {line}" for line in why.splitlines()),
+        "[[operations]]",
+        f"include-operation-id = {json.dumps(operation_ids)}",
+        *lines,
+    ]
+
+
+def also_accept(*statuses: str) -> list[str]:
+    return [
+        "[operations.checks.positive_data_acceptance]",
+        f"expected-statuses = {json.dumps([*ACCEPTED, *statuses])}",
+    ]
+
+
+def from_dictionary(parameter: str, dictionary: str) -> list[str]:
+    return [
+        "[operations.parameters]",
+        f"{json.dumps(parameter)} = {{ dictionary = {json.dumps(dictionary)}, "
+        f"probability = {SHARE_PROBABILITY} }}",
+    ]
+
+
+def write_config(
+    directory: Path,
+    name: str,
+    tokens: dict[str, str],
+    *,
+    peers: bool,
+    members: Sequence[Account] = (),
+) -> Path:
     """A schemathesis.toml that signs every request as the first user of `tokens`.
 
     With `peers`, all users of `tokens` are listed as peers for `object_level_authorization`.
+    `members` (the signed-in user first) feed the dictionaries of the member routes.
     """
     auth_file = directory / f"{name}-wfc-auth.json"
     auth = [
@@ -134,17 +229,43 @@ def write_config(directory: Path, name: str, tokens: dict[str, str], *, peers: b
         f"path = {json.dumps(str(auth_file))}",
         f"user = {json.dumps(next(iter(tokens)))}",
         *([f"peers = {json.dumps(list(tokens))}"] if peers else []),
-        "",
-        # POST /tasks only: the same Idempotency-Key with a different body is a 422
-        # `idempotency_key_reused` (API.md, as in the IETF Idempotency-Key draft). Schemathesis draws
-        # keys from a small space ("0", "00", ...) and reuses them with other bodies; a schema cannot
-        # say "not used before". PUT /tasks/{task_id} takes the same body schema without the header
-        # and keeps the default, so a schema-valid body refused with 422 is still caught there.
-        "[[operations]]",
-        'include-operation-id = "create_task"',
-        "[operations.checks.positive_data_acceptance]",
-        f"expected-statuses = {json.dumps([*ACCEPTED, '422'])}",
+        *operation(["create_task", "create_list"], IDEMPOTENCY_KEY_REUSED, *also_accept("422")),
     ]
+    if members:
+        others = members[1:]
+        # Usernames and e-mails, in other cases too: both find the user whatever the case (API.md).
+        # The signed-in user's own name is an `already_member` on every list of theirs.
+        logins = [
+            *(account.username for account in members),
+            *(account.username.upper() for account in others),
+            *(account.email for account in others),
+        ]
+        lines += [
+            "",
+            "[dictionaries.logins]",
+            f"values = {json.dumps(logins)}",
+            "",
+            "[dictionaries.user_ids]",
+            f"values = {json.dumps([account.id for account in members])}",
+            *operation(
+                "add_member",
+                USER_NOT_FOUND,
+                *from_dictionary("body.user", "logins"),
+                "[operations.checks.ensure_resource_availability]",
+                "enabled = false",
+            ),
+            *operation(
+                ["update_member", "remove_member"],
+                "Real members half the time.",
+                *from_dictionary("path.user_id", "user_ids"),
+            ),
+            *operation(
+                "transfer_list",
+                NEW_OWNER_NOT_A_MEMBER,
+                *from_dictionary("body.user_id", "user_ids"),
+                *also_accept("422"),
+            ),
+        ]
     config = directory / f"{name}-schemathesis.toml"
     config.write_text("\n".join(lines) + "\n")
     return config
@@ -214,16 +335,39 @@ def failure_report(
     return (
         f"schemathesis ({name} run) exited with {returncode}\n"
         f"full output: {output_path}\nJUnit report: {junit}\n\n{shown}\n"
-        f"--- tail of the todo-api log ---\n{service.log_tail()}"
+        f"--- tail of the todo-api log (access lines left out) ---\n{service.log_tail()}"
     )
 
 
-def test_schemathesis_finds_no_failure(service: Service, tmp_path: Path) -> None:
-    tokens = {user: sign_up(service.base_url, user) for user in ("alice", "bob", "carol")}
+def peer_reads(service: Service, peer: Account) -> dict[str, list[object]]:
+    """The statuses of the peer's GET requests, by route template, from the service's access log."""
+    statuses: dict[str, list[object]] = defaultdict(list)
+    for line in service.log_lines():
+        if line.get("event") == "request" and line.get("user_id") == peer.id and line.get("method") == "GET":
+            statuses[str(line.get("route"))].append(line.get("status"))
+    return statuses
 
-    main = write_config(tmp_path, "main", {"alice": tokens["alice"], "bob": tokens["bob"]}, peers=True)
+
+def test_schemathesis_finds_no_failure(service: Service, tmp_path: Path) -> None:
+    accounts = {user: sign_up(service.base_url, user) for user in ("alice", "bob", "carol", "dave", "erin")}
+    alice, bob = accounts["alice"], accounts["bob"]
+
+    main = write_config(
+        tmp_path,
+        "main",
+        {"alice": alice.token, "bob": bob.token},
+        peers=True,
+        members=[alice, accounts["dave"], accounts["erin"]],
+    )
     run_schemathesis(service, tmp_path, "main", main, "--exclude-operation-id", "delete_current_user")
 
+    # bob only ever sent alice's reads again, as `object_level_authorization` replays them: each of
+    # the single-object reads must have been tried, and must have found nothing.
+    reads = peer_reads(service, bob)
+    for route in PEER_PROBED_ROUTES:
+        assert reads.get(route), f"bob never replayed a GET {route} of alice's; his reads: {dict(reads)}"
+        assert set(reads[route]) == {404}, f"bob's replays of GET {route}: {reads[route]}"
+
     # Deleting the account ends the identity that sends the requests, so it runs last, as carol.
-    deletion = write_config(tmp_path, "deletion", {"carol": tokens["carol"]}, peers=False)
+    deletion = write_config(tmp_path, "deletion", {"carol": accounts["carol"].token}, peers=False)
     run_schemathesis(service, tmp_path, "deletion", deletion, "--include-path", "/auth/me")

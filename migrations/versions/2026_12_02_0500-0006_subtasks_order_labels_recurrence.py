@@ -35,6 +35,14 @@ tasks = sa.table(
     sa.column("completed_at", sa.DateTime(timezone=True)),
     sa.column("created_at", sa.DateTime(timezone=True)),
 )
+idempotency_keys = sa.table(
+    "idempotency_keys",
+    sa.column("id", sa.Integer()),
+    sa.column("route", sa.String()),
+    sa.column("response", sa.JSON()),
+)
+# The fields a task's JSON gained in 0006, with what an existing task has.
+NEW_FIELDS = {"parent_id": None, "labels": [], "recurrence": None, "timezone": "UTC"}
 task_completions = sa.table(
     "task_completions",
     sa.column("task_id", sa.Integer()),
@@ -87,6 +95,8 @@ def upgrade() -> None:
         unique=True,
     )
 
+    _rewrite_stored_answers(bind, upgrade=True)
+
     op.create_table(
         "task_labels",
         sa.Column("task_id", sa.Integer(), nullable=False),
@@ -131,8 +141,31 @@ def upgrade() -> None:
     )
 
 
+def _rewrite_stored_answers(bind: sa.Connection, *, upgrade: bool) -> None:
+    """Answers stored for Idempotency-Key replays of POST /tasks take the task JSON of the schema."""
+    positions = dict(bind.execute(sa.select(tasks.c.id, tasks.c.position)).all()) if upgrade else {}
+    for key_id, response in bind.execute(
+        sa.select(idempotency_keys.c.id, idempotency_keys.c.response).where(
+            idempotency_keys.c.route == "tasks"
+        )
+    ).all():
+        if not response or not isinstance(response.get("body"), dict):
+            continue
+        body = dict(response["body"])
+        if upgrade:
+            body = {**NEW_FIELDS, "position": positions.get(body.get("id")) or "a0", **body}
+        else:
+            for name in (*NEW_FIELDS, "position"):
+                body.pop(name, None)
+        rewritten = {**response, "body": body}
+        bind.execute(
+            idempotency_keys.update().where(idempotency_keys.c.id == key_id).values(response=rewritten)
+        )
+
+
 def downgrade() -> None:
     # Subtasks, order, labels, recurrences and completion history have no place below 0006: they go.
+    _rewrite_stored_answers(op.get_bind(), upgrade=False)
     op.drop_table("task_completions")
     op.drop_table("task_labels")
     op.drop_index("uq_tasks_sibling_position", table_name="tasks")

@@ -45,7 +45,9 @@ WHITE_SPACE = (
     + "".join(map(chr, range(0x2000, 0x200B)))
     + "\u2028\u2029\u202f\u205f\u3000\ufeff"
 )
-NOT_BLANK = r"\S"
+# One character that is not white space, spelled out: `\S` means something else to pydantic's
+# regular expressions (Rust's, for which U+0085 is white space) than to JSON Schema's (ECMA-262's).
+NOT_BLANK = r"[^\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]"
 
 
 def trim(value: Any) -> Any:

@@ -73,6 +73,7 @@ class TaskCreate(TaskBase):
 
     model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
 
+    title: Title
     list_id: ObjectRef | None = Field(
         default=None,
         description="Default: the parent's list if parent_id is given, else your inbox (POST); "
