@@ -86,6 +86,8 @@ REALISTIC: dict[tuple[str, str], Callable[[int], Any]] = {
     ("refresh_tokens", "revoked_at"): lambda n: None,
     ("idempotency_keys", "key"): lambda n: f"stairway-key-{n}",
     ("idempotency_keys", "route"): lambda n: "tasks",
+    ("api_tokens", "scopes"): lambda n: ["tasks:read", "lists:read"],
+    ("api_tokens", "token_hash"): _sha256,
     ("idempotency_keys", "request_hash"): _sha256,
     ("idempotency_keys", "response"): lambda n: {"task": {"id": n, "title": "x"}, "etag": f'"{n}"'},
 }

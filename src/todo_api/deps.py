@@ -9,18 +9,19 @@ from contextlib import asynccontextmanager
 from functools import partial
 from typing import Annotated
 
-from fastapi import Depends, Request
-from fastapi.security import OAuth2PasswordBearer
+from fastapi import Depends, Request, Security
+from fastapi.security import OAuth2PasswordBearer, SecurityScopes
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from todo_api.auth.rate_limit import RateLimits
-from todo_api.auth.repository import RefreshTokenRepository, UserRepository
+from todo_api.auth.repository import ApiTokenRepository, RefreshTokenRepository, UserRepository
+from todo_api.auth.schemas import Scope
 from todo_api.auth.service import AuthService
 from todo_api.core.clock import Clock
 from todo_api.core.config import Settings
 from todo_api.core.db import Database, release_connection, utcnow
-from todo_api.core.errors import DomainError, InvalidToken, NotAuthenticated
+from todo_api.core.errors import DomainError, InsufficientScope, InvalidToken, NotAuthenticated
 from todo_api.core.http import ObjectId
 from todo_api.core.observability import bind_user
 from todo_api.core.security import PasswordHasher
@@ -39,7 +40,15 @@ from todo_api.tasks.service import TaskService
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 # Declares the password flow in OpenAPI (the "Authorize" button of /docs); the header is read below.
-oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/auth/login", auto_error=False)
+SESSION = "session"
+oauth2_scheme = OAuth2PasswordBearer(
+    tokenUrl="/auth/login",
+    auto_error=False,
+    scopes={
+        SESSION: "Signed in with a password (personal API tokens cannot do this)",
+        **{scope.value: f"Personal API tokens: {scope.value}" for scope in Scope},
+    },
+)
 
 
 async def get_settings(request: Request) -> Settings:
@@ -135,6 +144,7 @@ async def get_auth_service(
     return AuthService(
         UserRepository(session),
         RefreshTokenRepository(session),
+        ApiTokenRepository(session),
         lists,
         hasher,
         rate_limits,
@@ -183,10 +193,16 @@ TaskServiceDep = Annotated[TaskService, Depends(get_task_service)]
 
 async def get_current_user(
     request: Request,
+    security_scopes: SecurityScopes,
     auth: AuthServiceDep,
     _declared: Annotated[str | None, Depends(oauth2_scheme)],
 ) -> User:
-    """The user of the request's bearer token."""
+    """The user of the request's bearer token, if the token may do what the route needs.
+
+    Routes declare what they need as scopes (`Security(..., scopes=[...])`); a password sign-in
+    may do everything, a personal API token what its scopes say, and never what needs `session`.
+    Checked here, before anything else about the request is looked at.
+    """
     header = request.headers.get("Authorization")
     if not header:
         raise NotAuthenticated
@@ -196,15 +212,32 @@ async def get_current_user(
     token = token.strip()
     if not token:
         raise InvalidToken
-    user = await auth.authenticate(token)
+    principal = await auth.authenticate(token)
+    needed = security_scopes.scopes
+    if principal.scopes is not None:
+        if SESSION in needed:
+            raise InsufficientScope(None)
+        if not principal.scopes.issuperset(needed):
+            raise InsufficientScope(" ".join(needed))
+    user = principal.user
     assert user.id is not None
     bind_user(user.id)
     return user
 
 
-CurrentUser = Annotated[User, Depends(get_current_user)]
+# Any signed-in user, with a password or with an API token of any scopes.
+CurrentUser = Annotated[User, Security(get_current_user)]
+# Signed in with a password: API tokens may not manage tokens, change the password or delete the account.
+SessionUser = Annotated[User, Security(get_current_user, scopes=[SESSION])]
+TasksReader = Annotated[User, Security(get_current_user, scopes=[Scope.tasks_read])]
+TasksWriter = Annotated[User, Security(get_current_user, scopes=[Scope.tasks_write])]
+ListsReader = Annotated[User, Security(get_current_user, scopes=[Scope.lists_read])]
+ListsWriter = Annotated[User, Security(get_current_user, scopes=[Scope.lists_write])]
+SyncReader = Annotated[
+    User, Security(get_current_user, scopes=[Scope.sync, Scope.tasks_read, Scope.lists_read])
+]
 
 
-async def refuse_inbox(list_id: ObjectId, user: CurrentUser, lists: ListServiceDep) -> None:
+async def refuse_inbox(list_id: ObjectId, user: ListsWriter, lists: ListServiceDep) -> None:
     """409 inbox_protected before anything else about a request to delete, share or transfer an inbox."""
     await lists.refuse_inbox(user, list_id)

@@ -30,6 +30,7 @@ from todo_api.core.errors import (
     Forbidden,
     IdempotencyKeyReused,
     InboxProtected,
+    InsufficientScope,
     InvalidCredentials,
     InvalidField,
     InvalidToken,
@@ -59,6 +60,7 @@ DOMAIN_ERRORS: dict[type[DomainError], tuple[int, str]] = {
     NotFound: (404, "not_found"),
     UserNotFound: (404, "user_not_found"),
     Forbidden: (403, "forbidden"),
+    InsufficientScope: (403, "insufficient_scope"),
     UserExists: (409, "user_exists"),
     AlreadyMember: (409, "already_member"),
     InboxProtected: (409, "inbox_protected"),
@@ -95,6 +97,9 @@ async def handle_domain_error(_request: Request, exc: Exception) -> JSONResponse
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
     if isinstance(exc, RateLimited):
         headers["Retry-After"] = str(exc.retry_after)
+    if isinstance(exc, InsufficientScope):
+        scope = f', scope="{exc.scope}"' if exc.scope else ""
+        headers["WWW-Authenticate"] = f'Bearer error="insufficient_scope"{scope}'
     if isinstance(exc, PreconditionFailed) and exc.etag is not None:
         headers["ETag"] = exc.etag
     detail: Any = exc.message

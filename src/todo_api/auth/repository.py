@@ -1,6 +1,7 @@
-"""Users and refresh tokens: every SQL statement of the auth domain."""
+"""Users, refresh tokens and API tokens: every SQL statement of the auth domain."""
 
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, or_, update
 from sqlalchemy.exc import IntegrityError
@@ -8,7 +9,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from todo_api.core.errors import UserExists
-from todo_api.models import RefreshToken, User
+from todo_api.models import ApiToken, RefreshToken, User
 
 
 class UserRepository:
@@ -90,4 +91,45 @@ class RefreshTokenRepository:
             update(RefreshToken)
             .where(col(RefreshToken.user_id) == user_id, col(RefreshToken.revoked_at).is_(None))
             .values(revoked_at=now)
+        )
+
+
+class ApiTokenRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, token: ApiToken) -> ApiToken:
+        self.session.add(token)
+        await self.session.flush()
+        return token
+
+    async def get_by_hash(self, token_hash: str) -> ApiToken | None:
+        statement = select(ApiToken).where(col(ApiToken.token_hash) == token_hash)
+        return (await self.session.exec(statement)).first()
+
+    async def for_user(self, user_id: int) -> Sequence[ApiToken]:
+        """The user's tokens, newest first."""
+        statement = (
+            select(ApiToken)
+            .where(col(ApiToken.user_id) == user_id)
+            .order_by(col(ApiToken.created_at).desc(), col(ApiToken.id).desc())
+        )
+        return (await self.session.exec(statement)).all()
+
+    async def delete(self, token_id: int, user_id: int) -> bool:
+        """Delete the user's token `token_id`; False when they have none with that id."""
+        statement = delete(ApiToken).where(col(ApiToken.id) == token_id, col(ApiToken.user_id) == user_id)
+        result = await self.session.exec(statement)
+        return bool(result.rowcount)
+
+    async def mark_used(self, token_id: int, now: datetime, every: timedelta) -> None:
+        """Record a use, unless one was recorded less than `every` ago (one write a minute at most)."""
+        await self.session.exec(
+            update(ApiToken)
+            .where(
+                col(ApiToken.id) == token_id,
+                col(ApiToken.last_used_at).is_(None) | (col(ApiToken.last_used_at) < now - every),
+            )
+            .values(last_used_at=now)
+            .execution_options(synchronize_session=False)
         )

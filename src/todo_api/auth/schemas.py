@@ -1,9 +1,10 @@
 from datetime import datetime
-from typing import Annotated
+from enum import StrEnum
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from todo_api.core.types import Email
+from todo_api.core.types import NOT_BLANK, Email, trim
 from todo_api.models.user import USERNAME_PATTERN
 
 Password = Annotated[str, Field(min_length=8, max_length=128)]
@@ -45,3 +46,48 @@ class PasswordChange(BaseModel):
 
     current_password: str = Field(min_length=1, max_length=128)
     new_password: Password
+
+
+class Scope(StrEnum):
+    """What a personal API token may do."""
+
+    tasks_read = "tasks:read"
+    tasks_write = "tasks:write"
+    lists_read = "lists:read"
+    lists_write = "lists:write"
+    sync = "sync"
+    webhooks = "webhooks"
+
+
+class ApiTokenCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100, pattern=NOT_BLANK, examples=["home automation"])
+    scopes: list[Scope] = Field(examples=[["tasks:read"]])
+    expires_in_days: int | None = Field(
+        default=None, ge=1, le=365, description="Absent or null: never expires."
+    )
+
+    @field_validator("name", mode="before")
+    @classmethod
+    def _trim(cls, value: Any) -> Any:
+        return trim(value)
+
+
+class ApiTokenPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    scopes: list[Scope]
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None = Field(description="May lag by up to a minute.")
+
+
+class ApiTokenCreated(ApiTokenPublic):
+    token: str = Field(description="The secret: shown once, now; the service keeps only its hash.")
+
+
+class ApiTokenList(BaseModel):
+    items: list[ApiTokenPublic]

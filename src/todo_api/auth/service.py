@@ -1,24 +1,55 @@
 import secrets
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import timedelta
 
 from todo_api.auth.rate_limit import RateLimits
-from todo_api.auth.repository import RefreshTokenRepository, UserRepository
-from todo_api.auth.schemas import PasswordChange, Token, UserCreate
+from todo_api.auth.repository import ApiTokenRepository, RefreshTokenRepository, UserRepository
+from todo_api.auth.schemas import (
+    ApiTokenCreate,
+    ApiTokenCreated,
+    ApiTokenList,
+    ApiTokenPublic,
+    PasswordChange,
+    Token,
+    UserCreate,
+)
 from todo_api.core.config import Settings
 from todo_api.core.db import utcnow
-from todo_api.core.errors import InvalidCredentials, InvalidToken, RefreshTokenReused, UserExists
+from todo_api.core.errors import (
+    InvalidCredentials,
+    InvalidToken,
+    NotFound,
+    RefreshTokenReused,
+    TokenExpired,
+    UserExists,
+)
 from todo_api.core.security import (
+    API_TOKEN_PREFIX,
     PasswordHasher,
     create_access_token,
     decode_access_token,
+    hash_api_token,
     hash_refresh_token,
+    new_api_token,
     new_auth_stamp,
     new_refresh_token,
 )
 from todo_api.lists.service import ListService
-from todo_api.models import RefreshToken, User
+from todo_api.models import ApiToken, RefreshToken, User
+
+# last_used_at is written at most this often per token.
+API_TOKEN_USE_RESOLUTION = timedelta(minutes=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The user a request speaks for; `scopes` None for a password sign-in (everything), else the
+    scopes of the personal API token used."""
+
+    user: User
+    scopes: frozenset[str] | None
 
 
 class AuthService:
@@ -26,6 +57,7 @@ class AuthService:
         self,
         users: UserRepository,
         refresh_tokens: RefreshTokenRepository,
+        api_tokens: ApiTokenRepository,
         lists: ListService,
         hasher: PasswordHasher,
         rate_limits: RateLimits,
@@ -34,6 +66,7 @@ class AuthService:
     ) -> None:
         self.users = users
         self.refresh_tokens = refresh_tokens
+        self.api_tokens = api_tokens
         self.lists = lists
         self.hasher = hasher
         self.rate_limits = rate_limits
@@ -118,13 +151,60 @@ class AuthService:
         await self.lists.forget_user(user.id)
         await self.users.delete(user)
 
-    async def authenticate(self, token: str) -> User:
-        """The user a bearer token belongs to; raises InvalidToken or TokenExpired."""
+    async def authenticate(self, token: str) -> Principal:
+        """Who a bearer token (an access token or a personal API token) speaks for, and with which
+        scopes; raises InvalidToken or TokenExpired."""
+        if token.startswith(API_TOKEN_PREFIX):
+            return await self._authenticate_api_token(token)
         subject = decode_access_token(token, secret_key=self.settings.secret_key)
         user = await self.users.get(subject.user_id)
         if user is None or not secrets.compare_digest(user.auth_stamp.encode(), subject.stamp.encode()):
             raise InvalidToken
-        return user
+        return Principal(user, scopes=None)
+
+    async def create_api_token(self, user: User, token_in: ApiTokenCreate) -> ApiTokenCreated:
+        """A new personal API token; its secret is in this answer only."""
+        assert user.id is not None
+        secret = new_api_token()
+        now = utcnow()
+        expires = now + timedelta(days=token_in.expires_in_days) if token_in.expires_in_days else None
+        token = await self.api_tokens.add(
+            ApiToken(
+                user_id=user.id,
+                name=token_in.name,
+                token_hash=hash_api_token(secret),
+                scopes=sorted(dict.fromkeys(scope.value for scope in token_in.scopes)),
+                created_at=now,
+                expires_at=expires,
+            )
+        )
+        return ApiTokenCreated.model_validate({**token.model_dump(), "token": secret})
+
+    async def api_tokens_of(self, user: User) -> ApiTokenList:
+        """The user's API tokens, newest first, without their secrets."""
+        assert user.id is not None
+        return ApiTokenList(
+            items=[ApiTokenPublic.model_validate(token) for token in await self.api_tokens.for_user(user.id)]
+        )
+
+    async def revoke_api_token(self, user: User, token_id: int) -> None:
+        assert user.id is not None
+        if not await self.api_tokens.delete(token_id, user.id):
+            raise NotFound("no API token with this id")
+
+    async def _authenticate_api_token(self, secret: str) -> Principal:
+        token = await self.api_tokens.get_by_hash(hash_api_token(secret))
+        if token is None:
+            raise InvalidToken
+        now = utcnow()
+        if token.expires_at is not None and token.expires_at <= now:
+            raise TokenExpired
+        user = await self.users.get(token.user_id)
+        if user is None:
+            raise InvalidToken
+        assert token.id is not None
+        await self.api_tokens.mark_used(token.id, now, every=API_TOKEN_USE_RESOLUTION)
+        return Principal(user, scopes=frozenset(token.scopes))
 
     async def _issue_tokens(self, user: User, family_id: str) -> Token:
         assert user.id is not None

@@ -39,6 +39,21 @@ class Forbidden(DomainError):
     message = "your role on this list does not allow this"
 
 
+class InsufficientScope(DomainError):
+    """An API token whose scopes do not cover the route; `scope` is what the route needs (None for
+    routes no API token may use)."""
+
+    message = "this token's scopes do not allow this request"
+
+    def __init__(self, scope: str | None) -> None:
+        super().__init__(
+            f"this token's scopes do not allow this request (it needs {scope})"
+            if scope
+            else "an API token cannot be used here: sign in with a password"
+        )
+        self.scope = scope
+
+
 class InboxProtected(DomainError):
     message = "an inbox cannot be deleted, shared or transferred"
 

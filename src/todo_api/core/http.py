@@ -112,7 +112,8 @@ _DESCRIPTIONS = {
     400: "Bad request",
     401: "Missing, invalid or expired credentials (`not_authenticated`, `invalid_token`, `token_expired`, "
     "`invalid_credentials`)",
-    403: "Your role on the list does not allow this (`forbidden`)",
+    403: "Your role on the list does not allow this (`forbidden`), or your API token's scopes do not "
+    '(`insufficient_scope`, with `WWW-Authenticate: Bearer error="insufficient_scope"`)',
     404: "Not found, or on a list you cannot see (`not_found`)",
     409: "Conflict (`user_exists`)",
     412: "If-Match does not match the current ETag (`precondition_failed`); nothing changed. "

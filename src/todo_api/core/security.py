@@ -135,3 +135,15 @@ def new_refresh_token() -> str:
 def hash_refresh_token(token: str) -> str:
     """What the database keeps of a refresh token: its SHA-256, which cannot be turned back."""
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+API_TOKEN_PREFIX = "tdo_"  # noqa: S105 - a public prefix, not a secret
+
+
+def new_api_token() -> str:
+    """A personal API token: `tdo_` (so secret scanners can spot a leaked one) and 256 random bits."""
+    return API_TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_api_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()

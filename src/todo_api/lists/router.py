@@ -17,7 +17,7 @@ from todo_api.core.http import (
     if_none_match_hits,
     not_modified,
 )
-from todo_api.deps import CurrentUser, ListServiceDep, refuse_inbox
+from todo_api.deps import ListServiceDep, ListsReader, ListsWriter, refuse_inbox
 from todo_api.lists.schemas import (
     ListCreate,
     ListListParams,
@@ -56,7 +56,7 @@ def with_etag(response: Response, view: ListView) -> ListPublic:
 )
 async def create_list(
     list_in: ListCreate,
-    user: CurrentUser,
+    user: ListsWriter,
     lists: ListServiceDep,
     response: Response,
     idempotency_key: IdempotencyKey = None,
@@ -71,9 +71,9 @@ async def create_list(
     return ListPublic.model_validate(created.body)
 
 
-@router.get("", response_model=ListPage, name="list_lists", responses=errors(401, 422))
+@router.get("", response_model=ListPage, name="list_lists", responses=errors(401, 403, 422))
 async def list_lists(
-    params: ListParams, user: CurrentUser, lists: ListServiceDep, response: Response
+    params: ListParams, user: ListsReader, lists: ListServiceDep, response: Response
 ) -> ListPage:
     """Every list you are a member of, a page at a time."""
     response.headers.update(NO_STORE)
@@ -84,11 +84,11 @@ async def list_lists(
     "/{list_id}",
     response_model=ListPublic,
     name="get_list",
-    responses={**WITH_ETAG, **NOT_MODIFIED, **errors(401, 404, 422)},
+    responses={**WITH_ETAG, **NOT_MODIFIED, **errors(401, 403, 404, 422)},
 )
 async def get_list(
     list_id: ObjectId,
-    user: CurrentUser,
+    user: ListsReader,
     lists: ListServiceDep,
     response: Response,
     if_none_match: IfNoneMatch = None,
@@ -109,7 +109,7 @@ async def get_list(
 async def update_list(
     list_id: ObjectId,
     list_in: ListUpdate,
-    user: CurrentUser,
+    user: ListsWriter,
     lists: ListServiceDep,
     response: Response,
     if_match: IfMatch = None,
@@ -126,7 +126,7 @@ async def update_list(
     responses=errors(401, 403, 404, 409, 412, 422, s409=INBOX_409),
 )
 async def delete_list(
-    list_id: ObjectId, user: CurrentUser, lists: ListServiceDep, if_match: IfMatch = None
+    list_id: ObjectId, user: ListsWriter, lists: ListServiceDep, if_match: IfMatch = None
 ) -> None:
     """Delete a list and every task in it (owner)."""
     await lists.delete(user, list_id, if_match)
@@ -136,9 +136,9 @@ async def delete_list(
     "/{list_id}/members",
     response_model=MemberList,
     name="list_members",
-    responses=errors(401, 404, 422),
+    responses=errors(401, 403, 404, 422),
 )
-async def list_members(list_id: ObjectId, user: CurrentUser, lists: ListServiceDep) -> MemberList:
+async def list_members(list_id: ObjectId, user: ListsReader, lists: ListServiceDep) -> MemberList:
     """The members of a list: the owner first, then by username."""
     return await lists.members(user, list_id)
 
@@ -161,7 +161,7 @@ async def list_members(list_id: ObjectId, user: CurrentUser, lists: ListServiceD
     ),
 )
 async def add_member(
-    list_id: ObjectId, member_in: MemberCreate, user: CurrentUser, lists: ListServiceDep
+    list_id: ObjectId, member_in: MemberCreate, user: ListsWriter, lists: ListServiceDep
 ) -> MemberPublic:
     """Share a list with a user, by username or e-mail (admin)."""
     return await lists.add_member(user, list_id, member_in)
@@ -176,7 +176,7 @@ async def add_member(
     ),
 )
 async def update_member(
-    list_id: ObjectId, user_id: ObjectId, member_in: MemberUpdate, user: CurrentUser, lists: ListServiceDep
+    list_id: ObjectId, user_id: ObjectId, member_in: MemberUpdate, user: ListsWriter, lists: ListServiceDep
 ) -> MemberPublic:
     """Give a member another role (admin)."""
     return await lists.change_role(user, list_id, user_id, member_in)
@@ -191,7 +191,7 @@ async def update_member(
     ),
 )
 async def remove_member(
-    list_id: ObjectId, user_id: ObjectId, user: CurrentUser, lists: ListServiceDep
+    list_id: ObjectId, user_id: ObjectId, user: ListsWriter, lists: ListServiceDep
 ) -> None:
     """Remove a member (admin), or leave a list (your own id); their tasks there become unassigned."""
     await lists.remove_member(user, list_id, user_id)
@@ -207,7 +207,7 @@ async def remove_member(
 async def transfer_list(
     list_id: ObjectId,
     transfer: Transfer,
-    user: CurrentUser,
+    user: ListsWriter,
     lists: ListServiceDep,
     response: Response,
     if_match: IfMatch = None,

@@ -1,5 +1,6 @@
 """Table models; importing this package registers every table on the metadata."""
 
+from todo_api.models.api_token import ApiToken
 from todo_api.models.idempotency_key import IdempotencyKey
 from todo_api.models.list_member import ListMember, Role
 from todo_api.models.refresh_token import RefreshToken
@@ -11,6 +12,7 @@ from todo_api.models.task_list import TaskList
 from todo_api.models.user import User
 
 __all__ = [
+    "ApiToken",
     "IdempotencyKey",
     "ListMember",
     "RefreshToken",

@@ -10,7 +10,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from todo_api.core.changes import PendingChanges, pending, take
-from todo_api.models import ListMember, Role, SyncChange, SyncState, Task, TaskList
+from todo_api.models import ListMember, Role, SyncChange, SyncState, Task, TaskList, User
 
 # Serialises the numbering of change records on PostgreSQL (see SyncChange).
 SYNC_LOCK_ID = 0x5C0DE
@@ -74,6 +74,14 @@ class SyncRepository:
                 members.setdefault(list_id, []).append(user_id)
             for list_id, kind, object_id in changes.for_members:
                 rows.update((user_id, kind, object_id) for user_id in members.get(list_id, ()))
+        if rows:
+            # An account deleted in this transaction has nobody left to tell.
+            users = {user_id for user_id, _, _ in rows}
+            existing = select(User.id).where(col(User.id).in_(users))
+            alive = {
+                int(user_id) for user_id in (await self.session.exec(existing)).all() if user_id is not None
+            }
+            rows = {row for row in rows if row[0] in alive}
         if not rows:
             return set()
         values = [

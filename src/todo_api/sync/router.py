@@ -5,15 +5,15 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from todo_api.core.http import NO_STORE, errors
-from todo_api.deps import CurrentUser, SyncServiceDep
+from todo_api.deps import SyncReader, SyncServiceDep
 from todo_api.sync.schemas import SyncAnswer, SyncParams
 
 router = APIRouter(prefix="/sync", tags=["sync"])
 Params = Annotated[SyncParams, Query()]
 
 
-@router.get("", response_model=SyncAnswer, name="sync", responses=errors(401, 410, 422))
-async def sync(params: Params, user: CurrentUser, changes: SyncServiceDep, response: Response) -> SyncAnswer:
+@router.get("", response_model=SyncAnswer, name="sync", responses=errors(401, 403, 410, 422))
+async def sync(params: Params, user: SyncReader, changes: SyncServiceDep, response: Response) -> SyncAnswer:
     """Everything you can see (no cursor), or what changed since the cursor; `wait` long-polls."""
     assert user.id is not None
     response.headers.update(NO_STORE)

@@ -15,7 +15,7 @@ from todo_api.core.http import (
     if_none_match_hits,
     not_modified,
 )
-from todo_api.deps import CurrentUser, TaskServiceDep
+from todo_api.deps import TaskServiceDep, TasksReader, TasksWriter
 from todo_api.models import Task
 from todo_api.tasks.schemas import (
     CompletionPage,
@@ -55,7 +55,7 @@ def with_etag(response: Response, task: Task) -> TaskPublic:
 )
 async def create_task(
     task_in: TaskCreate,
-    user: CurrentUser,
+    user: TasksWriter,
     tasks: TaskServiceDep,
     response: Response,
     idempotency_key: IdempotencyKey = None,
@@ -70,9 +70,9 @@ async def create_task(
     return TaskPublic.model_validate(created.body)
 
 
-@router.get("", response_model=TaskPage, name="list_tasks", responses=errors(401, 404, 422))
+@router.get("", response_model=TaskPage, name="list_tasks", responses=errors(401, 403, 404, 422))
 async def list_tasks(
-    params: ListParams, user: CurrentUser, tasks: TaskServiceDep, response: Response
+    params: ListParams, user: TasksReader, tasks: TaskServiceDep, response: Response
 ) -> TaskPage:
     """The tasks of every list you can see: filter, search, sort and page."""
     response.headers.update(NO_STORE)
@@ -83,11 +83,11 @@ async def list_tasks(
     "/{task_id}",
     response_model=TaskPublic,
     name="get_task",
-    responses={**WITH_ETAG, **NOT_MODIFIED, **errors(401, 404, 422)},
+    responses={**WITH_ETAG, **NOT_MODIFIED, **errors(401, 403, 404, 422)},
 )
 async def get_task(
     task_id: ObjectId,
-    user: CurrentUser,
+    user: TasksReader,
     tasks: TaskServiceDep,
     response: Response,
     if_none_match: IfNoneMatch = None,
@@ -109,7 +109,7 @@ async def get_task(
 async def replace_task(
     task_id: ObjectId,
     task_in: TaskCreate,
-    user: CurrentUser,
+    user: TasksWriter,
     tasks: TaskServiceDep,
     response: Response,
     if_match: IfMatch = None,
@@ -127,7 +127,7 @@ async def replace_task(
 async def update_task(
     task_id: ObjectId,
     task_in: TaskUpdate,
-    user: CurrentUser,
+    user: TasksWriter,
     tasks: TaskServiceDep,
     response: Response,
     if_match: IfMatch = None,
@@ -144,7 +144,7 @@ async def update_task(
 )
 async def complete_task(
     task_id: ObjectId,
-    user: CurrentUser,
+    user: TasksWriter,
     tasks: TaskServiceDep,
     response: Response,
     if_match: IfMatch = None,
@@ -162,7 +162,7 @@ async def complete_task(
 async def move_task(
     task_id: ObjectId,
     move: TaskMove,
-    user: CurrentUser,
+    user: TasksWriter,
     tasks: TaskServiceDep,
     response: Response,
     if_match: IfMatch = None,
@@ -175,10 +175,10 @@ async def move_task(
     "/{task_id}/completions",
     response_model=CompletionPage,
     name="list_completions",
-    responses=errors(401, 404, 422),
+    responses=errors(401, 403, 404, 422),
 )
 async def list_completions(
-    task_id: ObjectId, params: CompletionQuery, user: CurrentUser, tasks: TaskServiceDep, response: Response
+    task_id: ObjectId, params: CompletionQuery, user: TasksReader, tasks: TaskServiceDep, response: Response
 ) -> CompletionPage:
     """Every time the task was completed, newest first."""
     response.headers.update(NO_STORE)
@@ -192,7 +192,7 @@ async def list_completions(
     responses=errors(401, 403, 404, 412, 422),
 )
 async def delete_task(
-    task_id: ObjectId, user: CurrentUser, tasks: TaskServiceDep, if_match: IfMatch = None
+    task_id: ObjectId, user: TasksWriter, tasks: TaskServiceDep, if_match: IfMatch = None
 ) -> None:
     """Move a task, and its subtasks, to the trash."""
     await tasks.delete(user, task_id, if_match)
@@ -201,8 +201,8 @@ async def delete_task(
 labels_router = APIRouter(prefix="/labels", tags=["tasks"])
 
 
-@labels_router.get("", response_model=LabelList, name="list_labels", responses=errors(401))
-async def list_labels(user: CurrentUser, tasks: TaskServiceDep, response: Response) -> LabelList:
+@labels_router.get("", response_model=LabelList, name="list_labels", responses=errors(401, 403))
+async def list_labels(user: TasksReader, tasks: TaskServiceDep, response: Response) -> LabelList:
     """Every label on a task you can see, with how many tasks carry it."""
     response.headers.update(NO_STORE)
     return await tasks.labels(user)
@@ -212,9 +212,9 @@ trash_router = APIRouter(prefix="/trash", tags=["trash"])
 TrashQuery = Annotated[TrashParams, Query()]
 
 
-@trash_router.get("", response_model=TrashPage, name="list_trash", responses=errors(401, 404, 422))
+@trash_router.get("", response_model=TrashPage, name="list_trash", responses=errors(401, 403, 404, 422))
 async def list_trash(
-    params: TrashQuery, user: CurrentUser, tasks: TaskServiceDep, response: Response
+    params: TrashQuery, user: TasksReader, tasks: TaskServiceDep, response: Response
 ) -> TrashPage:
     """Deleted tasks of the lists you can see, newest deletion first."""
     response.headers.update(NO_STORE)
@@ -228,7 +228,7 @@ async def list_trash(
     responses={**WITH_ETAG, **errors(401, 403, 404, 422)},
 )
 async def restore_task(
-    task_id: ObjectId, user: CurrentUser, tasks: TaskServiceDep, response: Response
+    task_id: ObjectId, user: TasksWriter, tasks: TaskServiceDep, response: Response
 ) -> TaskPublic:
     """Bring a deleted task back, with the subtasks deleted with it."""
     return with_etag(response, await tasks.restore(user, task_id))
@@ -240,6 +240,6 @@ async def restore_task(
     name="purge_task",
     responses=errors(401, 403, 404, 422),
 )
-async def purge_task(task_id: ObjectId, user: CurrentUser, tasks: TaskServiceDep) -> None:
+async def purge_task(task_id: ObjectId, user: TasksWriter, tasks: TaskServiceDep) -> None:
     """Delete a task in the trash for good."""
     await tasks.delete_for_good(user, task_id)
