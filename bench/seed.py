@@ -9,6 +9,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 import httpx
+from fractional_indexing import generate_n_keys_between
 from sqlalchemy import Column, DateTime, Integer, MetaData, SmallInteger, String, Table, insert, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -126,6 +127,7 @@ TASKS = Table(
     Column("id", Integer, primary_key=True),
     Column("list_id", Integer, nullable=False),
     Column("created_by", Integer),
+    Column("position", String(1024), nullable=False),
     Column("title", String(200), nullable=False),
     Column("description", String(5000)),
     Column("status", String(16), nullable=False),
@@ -138,13 +140,14 @@ TASKS = Table(
 )
 
 
-def task_row(owner_id: int, list_id: int, number: int, created_at: datetime) -> dict[str, Any]:
+def task_row(owner_id: int, list_id: int, position: str, number: int, created_at: datetime) -> dict[str, Any]:
     """A row as the API would store `task_body(number)` in `list_id`, created at `created_at` (UTC)."""
     body = task_body(number)
     due = body["due_date"]
     return {
         "list_id": list_id,
         "created_by": owner_id,
+        "position": position,
         "title": body["title"],
         "description": body["description"],
         "status": body["status"],
@@ -173,8 +176,16 @@ async def insert_tasks(database_url: str, owner_id: int, count: int) -> None:
                     text("SELECT id FROM lists WHERE owner_id = :owner AND is_inbox"), {"owner": owner_id}
                 )
             ).scalar_one()
+            # Top-level positions before those of the tasks made through the API (all top-level).
+            first = (
+                await connection.execute(
+                    text("SELECT min(position) FROM tasks WHERE list_id = :inbox AND parent_id IS NULL"),
+                    {"inbox": inbox},
+                )
+            ).scalar_one()
+            positions = generate_n_keys_between(None, first, count)
             rows = [
-                task_row(owner_id, inbox, number, start + timedelta(seconds=number))
+                task_row(owner_id, inbox, positions[number], number, start + timedelta(seconds=number))
                 for number in range(count)
             ]
             for offset in range(0, count, INSERT_CHUNK):
