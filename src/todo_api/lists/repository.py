@@ -10,6 +10,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from todo_api.core.changes import pending
+from todo_api.core.db import utcnow
 from todo_api.core.errors import PreconditionFailed
 from todo_api.models import ListMember, Role, Task, TaskList, User
 
@@ -190,6 +191,15 @@ class ListRepository:
         pending(self.session).for_members.update(
             (list_id, "task", int(task_id or 0)) for list_id, task_id in rows
         )
+        if rows:
+            # The database clears those fields (ON DELETE SET NULL) without moving the version: it
+            # moves here, so that each such task gets a new ETag.
+            await self.session.exec(
+                update(Task)
+                .where(col(Task.id).in_([task_id for _, task_id in rows]))
+                .values(version=col(Task.version) + 1, updated_at=utcnow())
+                .execution_options(synchronize_session=False)
+            )
 
     async def _task_ids(self, list_id: int) -> list[int]:
         statement = select(Task.id).where(col(Task.list_id) == list_id, col(Task.deleted_at).is_(None))

@@ -153,7 +153,7 @@ class TaskService:
         if list_id != task.list_id:
             await self.lists.require_role(user.id, list_id, Role.editor)
             await self._check_assignee(list_id, task.assignee_id)
-        if parent_id is not None and parent_id != task.parent_id:
+        if parent_id is not None and (parent_id != task.parent_id or list_id != task.list_id):
             await self._check_parent(user.id, task, parent_id, list_id)
         before, after = await self._gap(task, list_id, parent_id, move.after_id)
         same_place = list_id == task.list_id and parent_id == task.parent_id
@@ -332,7 +332,7 @@ class TaskService:
             await self.lists.require_role(user.id, list_id, Role.editor)
         if "list_id" in changed or "assignee_id" in changed:
             await self._check_assignee(list_id, changed.get("assignee_id", task.assignee_id))
-        if parent_id is not None and parent_id != task.parent_id:
+        if parent_id is not None and (parent_id != task.parent_id or list_id != task.list_id):
             await self._check_parent(user.id, task, parent_id, list_id)
         if list_id == task.list_id and parent_id == task.parent_id:
             return
