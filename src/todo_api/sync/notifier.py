@@ -35,22 +35,19 @@ class Notifier:
         """How many requests wait right now."""
         return sum(len(events) for events in self._waiting.values())
 
-    async def wait(self, user_id: int, within: float) -> bool:
-        """Until a change for `user_id` is announced (True) or `within` seconds pass (False)."""
+    def subscribe(self, user_id: int) -> asyncio.Event:
+        """An event set by the next change announced for `user_id`: subscribe before looking for
+        changes, so that one committed in between is not missed."""
         event = asyncio.Event()
         self._waiting.setdefault(user_id, set()).add(event)
         self._waiter_arrived.set()
-        try:
-            async with asyncio.timeout(within):
-                await event.wait()
-            return True
-        except TimeoutError:
-            return False
-        finally:
-            events = self._waiting.get(user_id, set())
-            events.discard(event)
-            if not events:
-                self._waiting.pop(user_id, None)
+        return event
+
+    def unsubscribe(self, user_id: int, event: asyncio.Event) -> None:
+        events = self._waiting.get(user_id, set())
+        events.discard(event)
+        if not events:
+            self._waiting.pop(user_id, None)
 
     def wake(self, user_ids: Iterable[int] | None) -> None:
         """Wake the requests of these users (None: everyone's)."""

@@ -110,12 +110,15 @@ class SyncRepository:
         state = (await self.session.exec(select(SyncState.purged_through))).first()
         return int(state or 0)
 
-    async def after(self, user_id: int, seq: int, limit: int) -> Sequence[tuple[int, str, int]]:
-        """The user's change records after `seq`, oldest first: (seq, kind, object id)."""
+    async def latest_after(self, user_id: int, seq: int, limit: int) -> Sequence[tuple[int, str, int]]:
+        """The objects changed for the user after `seq`, each once with its latest change number,
+        in the order of those numbers: (seq, kind, object id)."""
+        latest = func.max(col(SyncChange.seq))
         statement = (
-            select(SyncChange.seq, SyncChange.kind, SyncChange.object_id)
+            select(latest, SyncChange.kind, SyncChange.object_id)
             .where(col(SyncChange.user_id) == user_id, col(SyncChange.seq) > seq)
-            .order_by(col(SyncChange.seq))
+            .group_by(col(SyncChange.kind), col(SyncChange.object_id))
+            .order_by(latest)
             .limit(limit)
         )
         return [

@@ -5,10 +5,13 @@ later appear below it), when it was issued, and during a first full download how
 is signed with the service's key, so a cursor that is not ours is refused.
 """
 
+import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -21,9 +24,6 @@ from todo_api.sync.repository import SyncRepository
 from todo_api.sync.schemas import Deleted, SyncAnswer, SyncParams
 from todo_api.tasks.schemas import TaskPublic
 
-# How many change records are read at once while gathering an answer's objects.
-_BATCH = 4
-
 
 @dataclass(frozen=True, slots=True)
 class Cursor:
@@ -32,6 +32,10 @@ class Cursor:
     # During a full download: the last list and task id sent (None once it is done).
     lists_after: int | None = None
     tasks_after: int | None = None
+
+
+def _has_news(answer: SyncAnswer) -> bool:
+    return bool(answer.lists or answer.tasks or answer.deleted.lists or answer.deleted.tasks)
 
 
 def _bad_cursor() -> InvalidField:
@@ -74,17 +78,23 @@ class SyncService:
             raise CursorExpired
         if cursor.lists_after is not None or cursor.tasks_after is not None:
             return await self._full(user_id, cursor, params.limit)
-        answer = await self._changes(user_id, cursor, params.limit)
-        deadline = self.clock().timestamp() + params.wait
-        while not (answer.lists or answer.tasks or answer.deleted.lists or answer.deleted.tasks):
-            remaining = deadline - self.clock().timestamp()
-            if remaining <= 0:
-                break
-            # No connection is held while waiting.
-            await self.release_connection()
-            await self.notifier.wait(user_id, remaining)
-            answer = await self._changes(user_id, cursor, params.limit)
-        if not (answer.lists or answer.tasks or answer.deleted.lists or answer.deleted.tasks):
+        # A deadline on the monotonic clock: the app's clock may be set or stand still (in tests).
+        deadline = time.monotonic() + params.wait
+        while True:
+            woken = self.notifier.subscribe(user_id)
+            try:
+                answer = await self._changes(user_id, cursor, params.limit)
+                remaining = deadline - time.monotonic()
+                if _has_news(answer) or remaining <= 0:
+                    break
+                # No connection is held while waiting.
+                await self.release_connection()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(remaining):
+                        await woken.wait()
+            finally:
+                self.notifier.unsubscribe(user_id, woken)
+        if not _has_news(answer):
             answer.cursor = params.cursor  # nothing new: the same cursor
         return answer
 
@@ -119,23 +129,19 @@ class SyncService:
         )
 
     async def _changes(self, user_id: int, cursor: Cursor, limit: int) -> SyncAnswer:
-        """Objects changed after the cursor, each once, in their current state (or as deleted)."""
+        """Objects changed after the cursor, each once, in their current state (or as deleted).
+
+        Objects are taken in the order of their latest change, and the new cursor is the latest
+        change of the last one taken: every record up to it belongs to an object sent now, so no
+        object comes again in this walk unless it changes again.
+        """
+        latest = await self.changes.latest_after(user_id, cursor.seq, limit + 1)
+        more = len(latest) > limit
+        taken = latest[:limit]
+        seq = taken[-1][0] if taken else cursor.seq
         gathered = _Gathered()
-        seq = cursor.seq
-        more = False
-        while len(gathered) < limit:
-            rows = await self.changes.after(user_id, seq, limit * _BATCH)
-            for row_seq, kind, object_id in rows:
-                bucket = gathered.lists if kind == "list" else gathered.tasks
-                if object_id not in bucket and len(gathered) == limit:
-                    more = True
-                    break
-                bucket[object_id] = None
-                seq = row_seq
-            if more or len(rows) < limit * _BATCH:
-                break
-        if not more:
-            more = await self._has_changes_after(user_id, seq)
+        for _, kind, object_id in taken:
+            (gathered.lists if kind == "list" else gathered.tasks)[object_id] = None
         lists = await self.changes.lists(user_id, ids=gathered.lists) if gathered.lists else []
         tasks = await self.changes.tasks(user_id, ids=gathered.tasks) if gathered.tasks else []
         seen_lists = {task_list.id for task_list, _ in lists}
@@ -152,16 +158,12 @@ class SyncService:
             ),
         )
 
-    async def _has_changes_after(self, user_id: int, seq: int) -> bool:
-        return bool(await self.changes.after(user_id, seq, 1))
-
     def _encode(self, cursor: Cursor) -> str:
         body = json.dumps(
             [cursor.seq, round(cursor.issued, 3), cursor.lists_after, cursor.tasks_after],
             separators=(",", ":"),
         ).encode()
-        mac = hmac.new(self.secret, body, hashlib.sha256).digest()[:16]
-        return base64.urlsafe_b64encode(body + mac).rstrip(b"=").decode()
+        return base64.urlsafe_b64encode(body + self._mac(body)).rstrip(b"=").decode()
 
     def _decode(self, text: str) -> Cursor:
         try:
@@ -169,9 +171,7 @@ class SyncService:
         except (ValueError, TypeError):
             raise _bad_cursor() from None
         body, mac = raw[:-16], raw[-16:]
-        if len(raw) <= 16 or not hmac.compare_digest(
-            mac, hmac.new(self.secret, body, hashlib.sha256).digest()[:16]
-        ):
+        if len(raw) <= 16 or not hmac.compare_digest(mac, self._mac(body)):
             raise _bad_cursor()
         seq, issued, lists_after, tasks_after = json.loads(body)
         return Cursor(int(seq), float(issued), lists_after, tasks_after)

@@ -17,12 +17,22 @@ from fractional_indexing import BASE_62_DIGITS, generate_key_between, generate_n
 JITTER_LENGTH = 3
 
 
-def _jittered(key: str, after: str | None) -> str:
+def _suffix() -> str:
     # A key must not end in "0" (it would equal a shorter one), hence the last digit's range.
-    suffix = "".join(secrets.choice(BASE_62_DIGITS) for _ in range(JITTER_LENGTH - 1))
-    candidate = key + suffix + secrets.choice(BASE_62_DIGITS[1:])
-    # Appending keeps it above `key`; it stays below `after` unless `key` is a prefix of `after`.
-    return candidate if after is None or candidate < after else key
+    return "".join(secrets.choice(BASE_62_DIGITS) for _ in range(JITTER_LENGTH - 1)) + secrets.choice(
+        BASE_62_DIGITS[1:]
+    )
+
+
+def _jittered(key: str, after: str | None) -> str:
+    # Appending keeps a key above `key`; it stays below `after` unless `key` is a prefix of `after`,
+    # in which case a key between the two is taken first (it is not a prefix of `after` then).
+    for _ in range(8):
+        candidate = key + _suffix()
+        if after is None or candidate < after:
+            return candidate
+        key = generate_key_between(key, after)
+    return key
 
 
 def between(before: str | None, after: str | None) -> str:

@@ -343,12 +343,21 @@ class TaskRepository:
         )
         return (await self.session.exec(page)).all(), total
 
-    async def purge_trash(self, cutoff: datetime) -> int:
-        """Delete for good every trash item deleted before `cutoff` (its subtasks go with it)."""
-        statement = delete(Task).where(
+    async def trash_older_than(self, cutoff: datetime) -> Sequence[Task]:
+        """The trash items deleted before `cutoff`."""
+        statement = select(Task).where(
             col(Task.deleted_at) < cutoff,
             col(Task.trashed_with_id).is_(None),
             col(Task.deleted_at).is_not(None),
         )
-        result = await self.session.exec(statement)
-        return int(result.rowcount)
+        return (await self.session.exec(statement.with_for_update())).all()
+
+    async def trash_items_under(self, task_ids: Sequence[int]) -> Sequence[Task]:
+        """Trash items (trashed on their own) whose parent is one of `task_ids`."""
+        statement = select(Task).where(
+            col(Task.parent_id).in_(task_ids),
+            col(Task.id).not_in(task_ids),
+            col(Task.deleted_at).is_not(None),
+            col(Task.trashed_with_id).is_(None),
+        )
+        return (await self.session.exec(statement.with_for_update())).all()

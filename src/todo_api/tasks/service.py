@@ -212,11 +212,28 @@ class TaskService:
 
     async def delete_for_good(self, user: User, task_id: int) -> None:
         """Delete a trash item, and the subtasks that went with it, for good."""
-        await self.tasks.delete(await self._trashed_for_write(user, task_id))
+        task = await self._trashed_for_write(user, task_id)
+        await self._delete_items([task])
 
     async def purge_trash(self, retention_days: int) -> int:
         """Delete for good what has been in the trash longer than `retention_days`; how many items."""
-        return await self.tasks.purge_trash(self.clock() - timedelta(days=retention_days))
+        items = await self.tasks.trash_older_than(self.clock() - timedelta(days=retention_days))
+        await self._delete_items(items)
+        return len(items)
+
+    async def _delete_items(self, items: Sequence[Task]) -> None:
+        """Trash items, with the subtasks that went with them, go for good. A subtask of theirs
+        trashed on its own stays in the trash and will be restored at the top level."""
+        going = [task.id for task in items if task.id is not None]
+        for item in items:
+            assert item.id is not None
+            going.extend(task.id for task in await self.tasks.trashed_with(item.id) if task.id is not None)
+        for orphan in await self.tasks.trash_items_under(going):
+            orphan.parent_id = None
+            orphan.position = ordering.between(await self.tasks.last_position(orphan.list_id, None), None)
+            await self.tasks.add(orphan)
+        for item in items:
+            await self.tasks.delete(item)
 
     async def completions(self, user: User, task_id: int, params: CompletionParams) -> CompletionPage:
         """The task's completions, newest first."""
