@@ -106,4 +106,6 @@ class MemberList(BaseModel):
 class Transfer(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    user_id: int = Field(ge=1, le=2**31 - 1, description="A current member, who becomes the owner.")
+    user_id: int = Field(
+        ge=1, le=2**31 - 1, strict=True, description="A current member, who becomes the owner."
+    )

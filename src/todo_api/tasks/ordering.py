@@ -19,9 +19,8 @@ JITTER_LENGTH = 3
 
 def _suffix() -> str:
     # A key must not end in "0" (it would equal a shorter one), hence the last digit's range.
-    return "".join(secrets.choice(BASE_62_DIGITS) for _ in range(JITTER_LENGTH - 1)) + secrets.choice(
-        BASE_62_DIGITS[1:]
-    )
+    digits: str = BASE_62_DIGITS
+    return "".join(secrets.choice(digits) for _ in range(JITTER_LENGTH - 1)) + secrets.choice(digits[1:])
 
 
 def _jittered(key: str, after: str | None) -> str:
@@ -31,7 +30,8 @@ def _jittered(key: str, after: str | None) -> str:
         candidate = key + _suffix()
         if after is None or candidate < after:
             return candidate
-        key = generate_key_between(key, after)
+        between_them: str = generate_key_between(key, after)
+        key = between_them
     return key
 
 

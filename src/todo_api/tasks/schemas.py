@@ -14,7 +14,7 @@ Title = Annotated[str, Field(min_length=1, max_length=200, pattern=NOT_BLANK)]
 Description = Annotated[str, Field(max_length=5000)]
 
 
-ObjectRef = Annotated[int, Field(ge=1, le=2**31 - 1)]
+ObjectRef = Annotated[int, Field(ge=1, le=2**31 - 1, strict=True)]
 MAX_LABELS = 20
 LabelName = Annotated[str, Field(min_length=1, max_length=50, pattern=r"^[^,]*\S[^,]*$")]
 Recurrence = Annotated[
