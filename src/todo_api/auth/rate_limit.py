@@ -16,8 +16,12 @@ from limits.aio.strategies import FixedWindowRateLimiter
 from limits.storage import storage_from_string
 
 from todo_api.core.errors import RateLimited
+from todo_api.core.observability import RATE_LIMIT_REFUSALS
 
 log = structlog.get_logger()
+# Every budget's refusal count exists from the start, at 0, so that a rate over it is 0 and not absent.
+for _budget in ("login-address", "login-account", "password-change", "register"):
+    RATE_LIMIT_REFUSALS.labels(_budget)
 
 
 def create_storage(redis_url: str | None, key_prefix: str) -> Storage:
@@ -94,6 +98,7 @@ class RateLimits:
             if not await self.add(budget, 1) and refused is None:
                 refused = budget
         if refused is not None:
+            RATE_LIMIT_REFUSALS.labels(refused.key[0]).inc()
             raise RateLimited(retry_after=await self._seconds_to_reset(refused))
         return Attempt(self, budgets)
 

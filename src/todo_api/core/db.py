@@ -1,6 +1,7 @@
 """Engine, session factories and the column types every table shares."""
 
 import asyncio
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -8,13 +9,14 @@ from typing import Any
 from sqlalchemy import DateTime, MetaData, event, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
-from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from todo_api.core import sqlite_driver
 from todo_api.core.config import Settings
+from todo_api.core.observability import DB_POOL_IN_USE, DB_POOL_MAX, DB_POOL_WAIT, DB_POOL_WAITERS
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -79,26 +81,60 @@ def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+class ObservedPool(AsyncAdaptedQueuePool):
+    """The async engines' usual pool, counting who waits for a connection, and for how long.
+
+    `_do_get` is where every checkout takes a connection from the queue (waiting when it is empty)
+    or opens a new one; SQLAlchemy has no public event for the wait. The SQLAlchemy bound in
+    pyproject.toml and tests/test_monitoring.py keep that true.
+    """
+
+    def _do_get(self) -> ConnectionPoolEntry:
+        DB_POOL_WAITERS.inc()
+        started = time.perf_counter()
+        try:
+            return super()._do_get()
+        finally:
+            DB_POOL_WAITERS.dec()
+            DB_POOL_WAIT.observe(time.perf_counter() - started)
+
+
+def _observe_pool(engine: AsyncEngine, settings: Settings) -> None:
+    DB_POOL_MAX.set(settings.pool_size + settings.pool_max_overflow)
+
+    @event.listens_for(engine.sync_engine.pool, "checkout")
+    def _on_checkout(_dbapi_connection: Any, _record: ConnectionPoolEntry, _proxy: Any) -> None:
+        DB_POOL_IN_USE.inc()
+
+    @event.listens_for(engine.sync_engine.pool, "checkin")
+    def _on_checkin(_dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+        DB_POOL_IN_USE.dec()
+
+
 def create_engine(settings: Settings) -> AsyncEngine:
     if settings.is_sqlite:
         engine = create_async_engine(
             settings.database_url,
             module=sqlite_driver.dbapi(),
             hide_parameters=True,
+            poolclass=ObservedPool,
             pool_size=settings.pool_size,
             max_overflow=settings.pool_max_overflow,
         )
         _configure_sqlite(engine, settings.sqlite_busy_timeout_ms)
-        return engine
-    return create_async_engine(
-        settings.database_url,
-        pool_size=settings.pool_size,
-        max_overflow=settings.pool_max_overflow,
-        pool_pre_ping=True,
-        # A failed statement's error (and so the crash log) shows its SQL but never its values:
-        # those are e-mail addresses, password hashes, token hashes.
-        hide_parameters=True,
-    )
+    else:
+        engine = create_async_engine(
+            settings.database_url,
+            poolclass=ObservedPool,
+            pool_size=settings.pool_size,
+            max_overflow=settings.pool_max_overflow,
+            pool_pre_ping=True,
+            # A failed statement's error (and so the crash log) shows its SQL but never its values:
+            # those are e-mail addresses, password hashes, token hashes.
+            hide_parameters=True,
+        )
+    _observe_pool(engine, settings)
+    return engine
 
 
 class Database:

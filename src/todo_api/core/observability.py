@@ -1,4 +1,4 @@
-"""structlog set-up, request ids, the access log and Prometheus metrics."""
+"""structlog set-up, request ids, the access log, Prometheus metrics, and traces when asked for."""
 
 import logging
 import os
@@ -22,6 +22,7 @@ from prometheus_client import (
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from structlog.types import EventDict, Processor
 
+from todo_api.core import tracing
 from todo_api.core.config import Settings
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
@@ -40,7 +41,8 @@ def _add_request_id(_logger: Any, _method: str, event_dict: EventDict) -> EventD
 
 
 def configure_logging(settings: Settings) -> None:
-    """Route structlog and the standard library (uvicorn included) through one renderer."""
+    """Route structlog and the standard library (uvicorn included) through one renderer; start
+    tracing if the environment asks for it (core/tracing.py)."""
     shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -86,20 +88,62 @@ def configure_logging(settings: Settings) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     # SQLAlchemy's engine logger repeats every statement at INFO; keep it to warnings.
     logging.getLogger("sqlalchemy.engine").setLevel(logging.WARNING)
+    # Traces start with the logs, once per process and before the app serves (every worker
+    # builds its app, and so comes here); only when OTEL_EXPORTER_OTLP_ENDPOINT asks for them.
+    tracing.configure_tracing()
 
 
 # Metrics. With several workers, PROMETHEUS_MULTIPROC_DIR is set before they start (see
 # __main__), prometheus-client keeps each process's values in files there, and /metrics adds
 # them up; with one worker they live in this process's default registry.
 REQUESTS = Counter("http_requests_total", "HTTP requests answered.", ["method", "route", "status"])
+# 0.3 is the latency SLO's threshold (k8s/monitoring): the share of requests under it is a bucket's count.
 LATENCY = Histogram(
     "http_request_duration_seconds",
     "Time to answer an HTTP request.",
     ["method", "route", "status"],
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.3, 0.5, 1, 2.5, 5, 10),
 )
 IN_FLIGHT = Gauge("http_requests_in_flight", "HTTP requests being answered.", multiprocess_mode="livesum")
 UNMATCHED_ROUTE = "<unmatched>"
+
+# The database connection pool (core/db.py). With several workers each has a pool of its own, and
+# livesum adds up the live ones: the figures are per pod.
+DB_POOL_IN_USE = Gauge(
+    "todo_api_db_pool_connections_in_use",
+    "Database connections checked out of the pool.",
+    multiprocess_mode="livesum",
+)
+DB_POOL_MAX = Gauge(
+    "todo_api_db_pool_connections_max",
+    "Database connections the pool may hold at once (DB_POOL_SIZE + DB_MAX_OVERFLOW).",
+    multiprocess_mode="livesum",
+)
+DB_POOL_WAITERS = Gauge(
+    "todo_api_db_pool_waiters",
+    "Callers waiting for a database connection (from the pool, or being opened).",
+    multiprocess_mode="livesum",
+)
+DB_POOL_WAIT = Histogram(
+    "todo_api_db_pool_wait_seconds",
+    "Time taken to get a database connection from the pool, opening one included.",
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+
+# Attempts refused with 429 by a limit of auth/rate_limit.py, by the budget that was spent:
+# login-address, login-account, password-change or register.
+RATE_LIMIT_REFUSALS = Counter(
+    "todo_api_rate_limit_refusals_total",
+    "Attempts refused (429) by a login, password-change or registration limit.",
+    ["budget"],
+)
+
+# Password hashes (core/security.py) waiting for one of PASSWORD_HASH_CONCURRENCY hashing threads.
+PASSWORD_HASH_QUEUE = Gauge(
+    "todo_api_password_hash_queue_depth",
+    "Password hashes or verifications waiting for a free hashing thread.",
+    multiprocess_mode="livesum",
+)
 
 
 def metrics_exposition() -> tuple[bytes, str]:
@@ -112,8 +156,10 @@ def metrics_exposition() -> tuple[bytes, str]:
 
 
 def bind_user(user_id: int) -> None:
-    """Name the signed-in user in every later log line of this request, the access line included."""
+    """Name the signed-in user in every later log line of this request, the access line included,
+    and on the request's trace span when tracing is on."""
     structlog.contextvars.bind_contextvars(user_id=user_id)
+    tracing.name_user(user_id)
 
 
 class RequestObserver:
@@ -141,6 +187,7 @@ class RequestObserver:
                 status = message["status"]
             await send(message)
 
+        tracing.start_request(correlation_id.get())
         IN_FLIGHT.inc()
         try:
             await self.app(scope, receive, send_and_record)

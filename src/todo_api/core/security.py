@@ -7,8 +7,10 @@ import hashlib
 import platform
 import secrets
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 import anyio
 import jwt
@@ -17,6 +19,9 @@ from argon2 import Type
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from todo_api.core.errors import InvalidToken, TokenExpired
+from todo_api.core.observability import PASSWORD_HASH_QUEUE
+
+T = TypeVar("T")
 
 JWT_ALGORITHM = "HS256"
 # Replicas' clocks differ by a little: a token issued "in the future" by a second is still good.
@@ -56,11 +61,29 @@ class PasswordHasher:
         self._dummy_hash = self._argon2.hash(secrets.token_urlsafe(16))
 
     async def hash(self, password: str) -> str:
-        return await anyio.to_thread.run_sync(self._argon2.hash, password, limiter=self._limiter)
+        return await self._on_a_hashing_thread(self._argon2.hash, password)
 
     async def verify(self, password_hash: str | None, password: str) -> bool:
         """Whether `password` matches; with no hash, spend the same time and answer False."""
-        return await anyio.to_thread.run_sync(self._verify, password_hash, password, limiter=self._limiter)
+        return await self._on_a_hashing_thread(self._verify, password_hash, password)
+
+    async def _on_a_hashing_thread(self, function: Callable[..., T], *args: object) -> T:
+        """Run `function` once a hashing thread is free, counted in the queue depth until it starts."""
+        started = False
+
+        def start(*args: object) -> T:
+            nonlocal started
+            started = True
+            PASSWORD_HASH_QUEUE.dec()
+            return function(*args)
+
+        PASSWORD_HASH_QUEUE.inc()
+        try:
+            return await anyio.to_thread.run_sync(start, *args, limiter=self._limiter)
+        finally:
+            # Cancelled while queued. Once the thread has it, run_sync waits for it to end.
+            if not started:
+                PASSWORD_HASH_QUEUE.dec()
 
     def needs_rehash(self, password_hash: str) -> bool:
         return self._argon2.check_needs_rehash(password_hash)
