@@ -30,9 +30,11 @@ ENV UV_COMPILE_BYTECODE=1 \
 WORKDIR /build
 
 # Dependencies first (cached layer that only changes with uv.lock/pyproject.toml).
+# Absolute mount targets: BuildKit resolves a relative one against WORKDIR, but
+# Buildah/Podman (.ci/image-smoke builds with Podman) refuses it.
 RUN --mount=type=cache,target=/root/.cache/uv \
-    --mount=type=bind,source=uv.lock,target=uv.lock \
-    --mount=type=bind,source=pyproject.toml,target=pyproject.toml \
+    --mount=type=bind,source=uv.lock,target=/build/uv.lock \
+    --mount=type=bind,source=pyproject.toml,target=/build/pyproject.toml \
     uv sync --locked --no-dev --no-editable --no-install-project
 
 # Then the project itself, installed as a regular (non-editable) package.
