@@ -321,7 +321,7 @@ class TaskService:
         if not changed:
             return task
         now = self.clock()
-        await self._restructure(user, task, changed, now)
+        await self._restructure(user, task, changed, now, sent_parent="parent_id" in changes)
         self._apply_schedule(task, changed)
         status = changed.pop("status", None)
         for name in ("list_id", "parent_id", "due_date", "recurrence", "timezone"):
@@ -339,10 +339,18 @@ class TaskService:
             await self.tasks.set_labels(task.id, task.labels)
         return task
 
-    async def _restructure(self, user: User, task: Task, changed: dict[str, Any], now: datetime) -> None:
-        """A new list or parent (checked), and a new assignee (checked against the list)."""
+    async def _restructure(
+        self, user: User, task: Task, changed: dict[str, Any], now: datetime, *, sent_parent: bool
+    ) -> None:
+        """A new list or parent (checked), and a new assignee (checked against the list).
+
+        A parent sent with a new list is checked even if it is the current one (it is in the old
+        list, so it is a 422); a new list without a parent sent makes the task top-level there.
+        """
         assert user.id is not None
         list_id = changed.get("list_id", task.list_id)
+        if sent_parent and "parent_id" not in changed and list_id != task.list_id:
+            changed["parent_id"] = task.parent_id
         parent_id = changed.get("parent_id", task.parent_id if list_id == task.list_id else None)
         if list_id != task.list_id:
             # Moving a task out of a list and into another needs the editor role on both.
@@ -419,7 +427,17 @@ class TaskService:
         )
 
     async def _move_subtree(self, task: Task, list_id: int, now: datetime) -> None:
-        for subtask in await self._subtasks(task):
+        """The subtasks go to the task's new list; each assignee must be an editor there too."""
+        subtasks = await self._subtasks(task)
+        for subtask in subtasks:
+            if subtask.assignee_id is not None:
+                role = await self.lists.role_of(subtask.assignee_id, list_id)
+                if role is None or not role.allows(Role.editor):
+                    raise _invalid(
+                        "list_id",
+                        f"subtask {subtask.id} is assigned to someone who is no editor of that list",
+                    )
+        for subtask in subtasks:
             subtask.list_id, subtask.updated_at = list_id, now
 
     async def _visible_parent(self, user_id: int, parent_id: int) -> Task:
