@@ -126,6 +126,10 @@ def drain(base: str, user: str, count: int) -> None:
             code = f"{type(error).__name__}: {error}"  # type: ignore[assignment]
         with lock:
             results.append({"status": code, "started": started, "ended": time.time()})
+            if len(results) == 1:
+                # Every connection has been accepted by now (the server took them together), so
+                # whatever has not ended yet is a request in flight.
+                print("first answered", flush=True)
 
     threads = [threading.Thread(target=one, args=(i,)) for i in range(count)]
     for thread in threads:
