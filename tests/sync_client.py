@@ -1,47 +1,19 @@
-"""Helpers for the trash and sync tests: a clock the tests set, a client's local copy built only from
-`GET /sync` answers, and what `GET /lists` + `GET /tasks` show, to compare it with.
-
-Only `tests/factories.py` and `tests/conftest.py` are relied on, so these tests stand on their own.
+"""Helpers for the trash and sync tests: a client's local copy built only from `GET /sync` answers,
+and what `GET /lists` + `GET /tasks` show, to compare it with. The clock the tests set is the one of
+`tests/task_factories.py` (re-exported here).
 """
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from fastapi import FastAPI
 
 from tests.factories import SignedInUser, create_task
+from tests.task_factories import FakeClock, fake_clock
+
+__all__ = ["FakeClock", "fake_clock"]
 
 Body = dict[str, Any]
-
-
-class FakeClock:
-    """What the app takes for "now" while a test runs: it moves only when the test moves it."""
-
-    def __init__(self, now: datetime) -> None:
-        assert now.tzinfo is not None
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
-
-@contextmanager
-def fake_clock(app: FastAPI, now: datetime) -> Iterator[FakeClock]:
-    """`app.state.clock` is a FakeClock until the block ends, then what it was."""
-    original = app.state.clock
-    clock = FakeClock(now)
-    app.state.clock = clock
-    try:
-        yield clock
-    finally:
-        app.state.clock = original
 
 
 # Requests through the public API.

@@ -103,6 +103,15 @@ NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
 ObjectId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
+def created(response: Response, location: str, etag: str, *, replayed: bool) -> None:
+    """The headers of a 201: where the new object is, its ETag, and whether this is a replay."""
+    response.headers["Location"] = location
+    response.headers["ETag"] = etag
+    response.headers.update(NO_STORE)
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+
+
 def not_modified(etag: str) -> Response:
     """304 for a matching If-None-Match."""
     return Response(status_code=304, headers={"ETag": etag, **NO_STORE})

@@ -4,6 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response, status
 
+from todo_api.core import http
 from todo_api.core.http import (
     CREATED,
     NO_STORE,
@@ -63,11 +64,7 @@ async def create_list(
 ) -> ListPublic:
     """Create a list; you become its owner."""
     created = await lists.create(user, list_in, idempotency_key)
-    response.headers["Location"] = f"/lists/{created.body['id']}"
-    response.headers["ETag"] = created.etag
-    response.headers.update(NO_STORE)
-    if created.replayed:
-        response.headers["Idempotent-Replayed"] = "true"
+    http.created(response, f"/lists/{created.body['id']}", created.etag, replayed=created.replayed)
     return ListPublic.model_validate(created.body)
 
 

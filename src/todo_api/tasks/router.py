@@ -2,6 +2,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
+from todo_api.core import http
 from todo_api.core.http import (
     CREATED,
     NO_STORE,
@@ -62,11 +63,7 @@ async def create_task(
 ) -> TaskPublic:
     """Create a task in a list where you are an editor (your inbox by default)."""
     created = await tasks.create(user, task_in, idempotency_key)
-    response.headers["Location"] = f"/tasks/{created.body['id']}"
-    response.headers["ETag"] = created.etag
-    response.headers.update(NO_STORE)
-    if created.replayed:
-        response.headers["Idempotent-Replayed"] = "true"
+    http.created(response, f"/tasks/{created.body['id']}", created.etag, replayed=created.replayed)
     return TaskPublic.model_validate(created.body)
 
 
