@@ -28,6 +28,8 @@ class BenchConfig:
     large_tasks: int = 20_000  # 0 skips that half of the probe
     scaling_requests: int = 200
     start_tries: int = 3
+    longpoll_clients: int = 500  # held open on GET /sync?wait=... while the list scenario runs again
+    longpoll_wait: int = 30
     postgres_url: str | None = None
     json_path: Path = DEFAULT_JSON
     wrk: str = "wrk"
@@ -46,4 +48,5 @@ QUICK = {
     "large_tasks": 2_000,
     "scaling_requests": 30,
     "start_tries": 1,
+    "longpoll_clients": 50,
 }

@@ -1,13 +1,15 @@
-"""The three probes (liveness under logins, 64 writers on one user, list latency at 100 vs 20,000
-tasks) and the start-up time."""
+"""The probes (liveness under logins, 64 writers on one user, list latency at 100 vs 20,000 tasks,
+long-polling clients held open) and the start-up time."""
 
 import asyncio
+import contextlib
 import json
 import math
 import statistics
 import sys
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -197,3 +199,46 @@ async def start_time(database_url: str, secret_key: str, tries: int, log_dir: Pa
         "min_s": round(min(seconds), 3),
         "median_s": round(statistics.median(seconds), 3),
     }
+
+
+async def _requests_in_flight(http: httpx.AsyncClient) -> float:
+    text = (await http.get("/metrics")).text
+    lines = [line for line in text.splitlines() if line.startswith("http_requests_in_flight")]
+    return sum(float(line.rsplit(" ", 1)[1]) for line in lines)
+
+
+@contextlib.asynccontextmanager
+async def long_pollers(
+    server: Server, users: list[BenchUser], config: BenchConfig, workdir: Path
+) -> AsyncIterator[dict[str, Any]]:
+    """`longpoll_clients` clients waiting on `GET /sync?wait=...` from another process, all held open
+    by the server (read off its `http_requests_in_flight`) before the body runs; the figures after."""
+    tokens = workdir / "tokens.json"
+    tokens.write_text(json.dumps([user.token for user in users]))
+    argv = [sys.executable, "-m", "bench.longpoll", server.base_url, str(tokens)]
+    argv += ["--clients", str(config.longpoll_clients), "--wait", str(config.longpoll_wait)]
+    argv += ["--seconds", "3600"]
+    load = await asyncio.create_subprocess_exec(*argv, cwd=REPO_ROOT, stdout=asyncio.subprocess.PIPE)
+    assert load.stdout is not None
+    figures: dict[str, Any] = {"clients": config.longpoll_clients, "wait_s": config.longpoll_wait}
+    try:
+        first = (await asyncio.wait_for(load.stdout.readline(), 120)).decode().strip()
+        if first != "ready":
+            raise HarnessError(f"the long-poll load did not start: {first!r}")
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=10.0) as http:
+            began = time.monotonic()
+            while (held := await _requests_in_flight(http)) < config.longpoll_clients:
+                if time.monotonic() - began > 60:
+                    raise HarnessError(f"only {held:.0f} long polls held open after 60 s")
+                await asyncio.sleep(0.2)
+            figures["held_open"] = held - 1  # this /metrics request is in flight too
+            figures["open_seconds"] = round(time.monotonic() - began, 2)
+            yield figures
+            figures["held_open_after"] = await _requests_in_flight(http) - 1
+        load.terminate()
+        rest, _ = await asyncio.wait_for(load.communicate(), 60)
+        figures["answers"] = json.loads(rest.decode().strip().splitlines()[-1])["answers"]
+    finally:
+        if load.returncode is None:
+            load.kill()
+            await load.wait()

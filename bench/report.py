@@ -126,6 +126,10 @@ def evaluate(results: Results) -> list[Target]:
         writers = _get(backends, backend, "writers") or {}
         targets.append(Target(f"64 writers lost writes ({backend})", writers.get("lost_writes"), "==", 0))
         targets.append(Target(f"64 writers 5xx ({backend})", writers.get("server_errors_5xx"), "==", 0))
+    for backend in backends:
+        cost = _get(backends, backend, "long_polling", "cost")
+        name = f"list cost of long polls ({backend})"
+        targets.append(Target(name, None if cost is None else round(cost * 100, 1), "<", 10, " %"))
     for name in ("list", "filtered"):
         value = _get(backends, "sqlite", "list_scaling", f"{name}_p50_ratio")
         targets.append(Target(f"{name} p50 20k / 100 tasks (sqlite)", value, "<=", SCALING_RATIO))
@@ -208,6 +212,13 @@ def _probe_rows(results: Results, marks: dict[str, Target]) -> list[str]:
                 f"lost writes {w['lost_writes']} {mark(f'64 writers lost writes ({backend})')}"
             )
         rows += _scaling_rows(backend, data.get("list_scaling"), mark)
+        if polls := data.get("long_polling"):
+            rows.append(
+                f"{backend}: list {polls['list_without']['rps']:.0f} req/s, with {polls['clients']} clients "
+                f"long-polling /sync?wait={polls['wait_s']} ({polls['held_open']:.0f} held open) "
+                f"{polls['list_with']['rps']:.0f} req/s: cost {_fmt((polls['cost'] or 0) * 100)} % "
+                f"{mark(f'list cost of long polls ({backend})')}; poll answers {polls.get('answers')}"
+            )
         if workers2 := data.get("workers2"):
             rows.append(
                 f"{backend}: WORKERS=2 list {workers2['list']['rps']:.0f} req/s vs WORKERS=1 "

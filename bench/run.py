@@ -105,6 +105,19 @@ class Run:
         peaks = [round(sampler.peak_mb[pid], 1) for pid in sorted(sampler.peak_mb)]
         return figures, {"per_worker": peaks, "processes": len(peaks)}
 
+    async def long_polling(self, server: Server, seeded: Seeded, seconds: int) -> dict[str, Any]:
+        """The list scenario without, then with `longpoll_clients` long polls held open: their cost."""
+        clients = self.config.longpoll_clients
+        progress(f"{server.name}: list without, then with {clients} clients long-polling /sync")
+        script = self.script(server, "list", seeded)
+        without = await self.measure(server, f"{server.name} list", script, seconds)
+        async with probes.long_pollers(server, seeded.users, self.config, self.workdir) as figures:
+            polled = await self.measure(server, f"{server.name} list + {clients} long polls", script, seconds)
+        figures["list_without"] = without.as_dict()
+        figures["list_with"] = polled.as_dict()
+        figures["cost"] = round(1 - polled.rps / without.rps, 3) if without.rps else None
+        return figures
+
     async def seed(self, server: Server, data: dict[str, Any]) -> Seeded:
         config = self.config
         progress(
@@ -133,6 +146,7 @@ class Run:
             data["scenarios"], data["rss_mb"] = await self.throughput(
                 service, seeded, self.config.duration, wrk.SCENARIOS
             )
+            data["long_polling"] = await self.long_polling(service, seeded, self.config.duration)
             await self.probes(service, database_url, data, seeded.users)
         progress(f"sqlite: start-up time, {self.config.start_tries} tries")
         data["start"] = await probes.start_time(
@@ -163,6 +177,7 @@ class Run:
                 data["scenarios"], data["rss_mb"] = await self.throughput(
                     service, seeded, self.config.pg_duration, wrk.SCENARIOS
                 )
+                data["long_polling"] = await self.long_polling(service, seeded, self.config.pg_duration)
                 await self.probes(service, database_url, data, [])
             async with running_service(
                 "postgresql-workers2", database_url, self.secret_key, self.workdir, workers=2
