@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -86,9 +87,16 @@ def run_command(*args: str, database_url: str) -> "subprocess.CompletedProcess[s
     )
 
 
+@dataclass
+class LiveProcess:
+    process: "subprocess.Popen[bytes]"
+    base_url: str
+
+
 @contextmanager
-def live_server(tmp_path: Path, **env: str) -> Iterator[str]:
-    """Run `todo-api` on a fresh database in `tmp_path`; yield its base URL, e.g. http://127.0.0.1:41234.
+def live_process(tmp_path: Path, name: str = "todo-api", **env: str) -> Iterator[LiveProcess]:
+    """Run `todo-api` (on a fresh database in `tmp_path`, unless DATABASE_URL is given) until the
+    block ends; its output goes to `tmp_path/NAME.std{out,err}.log`.
 
     Raises LiveServerError, with the server's output, if it exits or does not answer within 30 s.
     """
@@ -110,17 +118,24 @@ def live_server(tmp_path: Path, **env: str) -> Iterator[str]:
     }
     environment.pop("REDIS_URL", None)
     environment.update(env)
-    stdout_path = tmp_path / "todo-api.stdout.log"
-    stderr_path = tmp_path / "todo-api.stderr.log"
-    with stdout_path.open("wb") as stdout, stderr_path.open("wb") as stderr:
+    stdout_path = tmp_path / f"{name}.stdout.log"
+    stderr_path = tmp_path / f"{name}.stderr.log"
+    with stdout_path.open("ab") as stdout, stderr_path.open("ab") as stderr:
         process = subprocess.Popen(
             [sys.executable, "-m", "todo_api"], cwd=tmp_path, env=environment, stdout=stdout, stderr=stderr
         )
     try:
         _wait_until_live(process, base_url, stdout_path, stderr_path)
-        yield base_url
+        yield LiveProcess(process, base_url)
     finally:
         _stop(process)
+
+
+@contextmanager
+def live_server(tmp_path: Path, **env: str) -> Iterator[str]:
+    """Run `todo-api` on a fresh database in `tmp_path`; yield its base URL, e.g. http://127.0.0.1:41234."""
+    with live_process(tmp_path, **env) as live:
+        yield live.base_url
 
 
 @pytest.fixture

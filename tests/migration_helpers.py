@@ -90,6 +90,12 @@ REALISTIC: dict[tuple[str, str], Callable[[int], Any]] = {
     ("api_tokens", "token_hash"): _sha256,
     ("idempotency_keys", "request_hash"): _sha256,
     ("idempotency_keys", "response"): lambda n: {"task": {"id": n, "title": "x"}, "etag": f'"{n}"'},
+    ("webhooks", "url"): lambda n: f"https://hooks.example.com/todo/{n}",
+    ("webhooks", "secret"): lambda n: "whsec_" + _sha256(n)[:43],
+    ("webhooks", "events"): lambda n: ["task.created", "task.completed"],
+    ("webhook_deliveries", "status"): lambda n: "succeeded",
+    ("webhook_deliveries", "type"): lambda n: "task.created",
+    ("webhook_deliveries", "payload"): lambda n: f'{{"id": "evt_{n}", "type": "task.created", "data": {{}}}}',
 }
 
 

@@ -186,6 +186,12 @@ SYNC_CURSOR = """GET /sync?cursor= takes only cursors of this service: any other
 (API.md, Sync). A schema can say "a string", not "one this server signed". `wait` stays 0: a
 long-poll of up to 60 s would only run into the client's timeout."""
 
+WEBHOOK_TARGETS = """A webhook's URL must name a host that is, and resolves only to, public addresses,
+checked when it is saved: anything else (a private address, a name that does not resolve, as no
+name does on an offline machine) is a 422 (API.md, Webhooks); so is reactivating a webhook scoped
+to a list its owner no longer sees. A schema can say "a URL of at most 2000 characters", not
+which hosts resolve to what."""
+
 
 def operation(operation_ids: str | list[str], why: str, *lines: str) -> list[str]:
     """An `[[operations]]` table for the operations of `operation_ids`, with `why` as its comment."""
@@ -246,6 +252,7 @@ def write_config(
         *operation(["create_task", "create_list"], IDEMPOTENCY_KEY_REUSED, *also_accept("422")),
         *operation(["replace_task", "update_task", "move_task"], TASK_RULES, *also_accept("422")),
         *operation("sync", SYNC_CURSOR, *also_accept("422"), "[operations.parameters]", '"query.wait" = 0'),
+        *operation(["create_webhook", "update_webhook"], WEBHOOK_TARGETS, *also_accept("422")),
     ]
     if members:
         others = members[1:]

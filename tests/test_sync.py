@@ -528,18 +528,18 @@ async def test_a_cursor_below_what_was_purged_is_a_410(
     app: FastAPI, client: httpx.AsyncClient, alice: SignedInUser, bob: SignedInUser, clock: FakeClock
 ) -> None:
     days = app.state.settings.sync_retention_days
-    # Change records are stamped when they are written (now); the clock is moved past the retention.
-    clock.advance(days=days + 1)
     behind, ahead, other = Replica(alice), Replica(alice), Replica(bob)
-    await pulled(client, behind, other)
+    await pulled(client, behind)
     await task(client, alice, title="written before the purge")
     await task(client, bob, title="bob's")
+    # Change records are stamped by the app's clock when written; they age past the retention.
+    clock.advance(days=days + 1)
     await pulled(client, ahead, other)
     assert await purge_sync(app) >= 2
 
-    # `behind` was issued just now, but the change it has not seen is gone: it must start again.
+    # `behind` has not seen changes that are gone now: it must start again.
     assert_expired(await sync_once(client, alice, cursor=behind.cursor))
-    # A cursor that had seen everything purged goes on working, and sees what comes next.
+    # A cursor issued since, which had seen everything purged, goes on working and sees what comes next.
     newer = await task(client, alice, title="after the purge")
     [walk] = await pulled(client, ahead)
     assert_walk(walk, tasks={newer["id"]})
@@ -550,8 +550,8 @@ async def test_a_cursor_below_what_was_purged_is_a_410(
     await pulled(client, behind)
     await task(client, alice)
     await pulled(client, behind)
+    clock.advance(days=days + 1)
     assert await purge_sync(app) >= 1
-    await pulled(client, behind)
     # `ahead` has not seen that last task, whose record is gone now.
     assert_expired(await sync_once(client, alice, cursor=ahead.cursor))
 

@@ -27,6 +27,8 @@ from todo_api.maintenance import MaintenanceService
 from todo_api.sync.repository import SyncRepository
 from todo_api.tasks.repository import TaskRepository
 from todo_api.tasks.service import TaskService
+from todo_api.webhooks.repository import WebhookRepository
+from todo_api.webhooks.service import WebhookService
 
 
 async def purge(settings: Settings, what: Callable[[MaintenanceService], Awaitable[int]]) -> int:
@@ -37,8 +39,16 @@ async def purge(settings: Settings, what: Callable[[MaintenanceService], Awaitab
             idempotency = IdempotencyService(IdempotencyKeyRepository(session))
             lists = ListService(ListRepository(session), idempotency)
             tasks = TaskService(TaskRepository(session), lists, idempotency)
+            webhooks = WebhookService(
+                WebhookRepository(session), allow_private_targets=settings.webhook_allow_private_targets
+            )
             service = MaintenanceService(
-                idempotency, RefreshTokenRepository(session), tasks, SyncRepository(session), settings
+                idempotency,
+                RefreshTokenRepository(session),
+                tasks,
+                SyncRepository(session),
+                webhooks,
+                settings,
             )
             return await what(service)
     finally:
@@ -63,6 +73,10 @@ PURGES: dict[str, tuple[Callable[[MaintenanceService], Awaitable[int]], str]] = 
         MaintenanceService.purge_sync_changes,
         "purged sync change records older than SYNC_RETENTION_DAYS",
     ),
+    "purge-webhook-deliveries": (
+        MaintenanceService.purge_webhook_deliveries,
+        "purged webhook deliveries older than WEBHOOK_RETENTION_DAYS",
+    ),
 }
 
 
@@ -77,6 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
         "purge-trash", help="delete for good tasks in the trash longer than TRASH_RETENTION_DAYS"
     )
     commands.add_parser("purge-sync", help="delete sync change records older than SYNC_RETENTION_DAYS")
+    commands.add_parser(
+        "purge-webhook-deliveries", help="delete webhook deliveries older than WEBHOOK_RETENTION_DAYS"
+    )
     backup_parser = commands.add_parser(
         "backup",
         help="copy the live SQLite database while the service keeps writing",

@@ -6,6 +6,7 @@ thread pool, a trip to another thread per dependency per request.
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime
 from functools import partial
 from typing import Annotated
 
@@ -36,6 +37,9 @@ from todo_api.sync.repository import SyncRepository
 from todo_api.sync.service import SyncService
 from todo_api.tasks.repository import TaskRepository
 from todo_api.tasks.service import TaskService
+from todo_api.webhooks.deliverer import Deliverer
+from todo_api.webhooks.repository import WebhookRepository
+from todo_api.webhooks.service import WebhookService, publish
 
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -96,32 +100,45 @@ async def get_session(
 ) -> AsyncIterator[AsyncSession]:
     """One transaction per request: committed before the response is sent, rolled back on error."""
     factory = database.read_session if request.method in _READ_METHODS else database.write_session
-    async with _unit_of_work(factory, notifier) as session:
+    deliverer: Deliverer | None = request.app.state.deliverer
+    clock: Clock = request.app.state.clock
+    async with _unit_of_work(factory, notifier, deliverer, clock) as session:
         yield session
 
 
 @asynccontextmanager
 async def _unit_of_work(
-    factory: async_sessionmaker[AsyncSession], notifier: Notifier
+    factory: async_sessionmaker[AsyncSession],
+    notifier: Notifier,
+    deliverer: Deliverer | None,
+    clock: Clock = utcnow,
 ) -> AsyncIterator[AsyncSession]:
     async with factory() as session:
         try:
             yield session
         except DomainError as error:
-            await (_commit(session, notifier) if error.keeps_changes else session.rollback())
+            if not error.keeps_changes:
+                await session.rollback()
+                raise
+            await _commit(session, notifier, deliverer, clock())
             raise
         except BaseException:
             await session.rollback()
             raise
-        await _commit(session, notifier)
+        await _commit(session, notifier, deliverer, clock())
 
 
-async def _commit(session: AsyncSession, notifier: Notifier) -> None:
-    """Commit, with the transaction's change records for the sync feed written last; then wake
-    the users they are for."""
-    users = await SyncRepository(session).publish(utcnow())
+async def _commit(
+    session: AsyncSession, notifier: Notifier, deliverer: Deliverer | None, now: datetime
+) -> None:
+    """Commit, with the transaction's webhook deliveries and its change records for the sync feed
+    written last; then wake the users they are for, and this process's deliverer."""
+    deliveries = await publish(WebhookRepository(session), now)
+    users = await SyncRepository(session).publish(now)
     await session.commit()
     notifier.wake(users)
+    if deliveries and deliverer is not None:
+        deliverer.wake()
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
@@ -187,6 +204,15 @@ async def get_health_service(database: DatabaseDep, settings: SettingsDep) -> He
 
 
 HealthServiceDep = Annotated[HealthService, Depends(get_health_service)]
+
+
+async def get_webhook_service(session: SessionDep, settings: SettingsDep, clock: ClockDep) -> WebhookService:
+    return WebhookService(
+        WebhookRepository(session), allow_private_targets=settings.webhook_allow_private_targets, clock=clock
+    )
+
+
+WebhookServiceDep = Annotated[WebhookService, Depends(get_webhook_service)]
 AuthServiceDep = Annotated[AuthService, Depends(get_auth_service)]
 TaskServiceDep = Annotated[TaskService, Depends(get_task_service)]
 
@@ -233,6 +259,7 @@ TasksReader = Annotated[User, Security(get_current_user, scopes=[Scope.tasks_rea
 TasksWriter = Annotated[User, Security(get_current_user, scopes=[Scope.tasks_write])]
 ListsReader = Annotated[User, Security(get_current_user, scopes=[Scope.lists_read])]
 ListsWriter = Annotated[User, Security(get_current_user, scopes=[Scope.lists_write])]
+WebhooksUser = Annotated[User, Security(get_current_user, scopes=[Scope.webhooks])]
 SyncReader = Annotated[
     User, Security(get_current_user, scopes=[Scope.sync, Scope.tasks_read, Scope.lists_read])
 ]

@@ -34,6 +34,7 @@ from todo_api.core.errors import (
     InvalidCredentials,
     InvalidField,
     InvalidToken,
+    LimitReached,
     NotAuthenticated,
     NotFound,
     OwnerProtected,
@@ -52,6 +53,8 @@ from todo_api.operations import router as operations
 from todo_api.sync import router as sync
 from todo_api.sync.notifier import Notifier
 from todo_api.tasks import router as tasks
+from todo_api.webhooks import router as webhooks
+from todo_api.webhooks.deliverer import Deliverer
 
 log = structlog.get_logger()
 
@@ -65,6 +68,7 @@ DOMAIN_ERRORS: dict[type[DomainError], tuple[int, str]] = {
     AlreadyMember: (409, "already_member"),
     InboxProtected: (409, "inbox_protected"),
     OwnerProtected: (409, "owner_protected"),
+    LimitReached: (409, "limit_reached"),
     InvalidField: (422, "validation_error"),
     InvalidCredentials: (401, "invalid_credentials"),
     NotAuthenticated: (401, "not_authenticated"),
@@ -185,6 +189,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.database = Database(create_engine(settings))
     app.state.notifier = Notifier()
     await app.state.notifier.start(settings.database_url)
+    app.state.deliverer = None
+    if settings.webhook_delivery:
+        # The app's clock as it is at each attempt (tests swap `app.state.clock`).
+        app.state.deliverer = Deliverer(app.state.database, settings, lambda: app.state.clock())  # noqa: PLW0108
+        await app.state.deliverer.start()
     app.state.password_hasher = PasswordHasher(
         time_cost=settings.argon2_time_cost,
         memory_kib=settings.argon2_memory_kib,
@@ -202,6 +211,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        if app.state.deliverer is not None:
+            await app.state.deliverer.stop()
         await app.state.notifier.stop()
         await app.state.database.dispose()
         log.info("stopped")
@@ -246,6 +257,7 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
     app.include_router(tasks.labels_router)
     app.include_router(tasks.trash_router)
     app.include_router(sync.router)
+    app.include_router(webhooks.router)
     app.include_router(operations.router)
     app.include_router(operations.metrics_router)
     patch_fastapi(

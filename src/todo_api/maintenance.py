@@ -8,6 +8,7 @@ from todo_api.core.db import utcnow
 from todo_api.idempotency.service import IdempotencyService
 from todo_api.sync.repository import SyncRepository
 from todo_api.tasks.service import TaskService
+from todo_api.webhooks.service import WebhookService
 
 
 class MaintenanceService:
@@ -19,12 +20,14 @@ class MaintenanceService:
         refresh_tokens: RefreshTokenRepository,
         tasks: TaskService,
         changes: SyncRepository,
+        webhooks: WebhookService,
         settings: Settings,
     ) -> None:
         self.idempotency = idempotency
         self.refresh_tokens = refresh_tokens
         self.tasks = tasks
         self.changes = changes
+        self.webhooks = webhooks
         self.settings = settings
 
     async def purge_idempotency_keys(self) -> int:
@@ -47,3 +50,7 @@ class MaintenanceService:
         """Delete the sync feed's change records older than SYNC_RETENTION_DAYS (older cursors then
         get 410); how many went."""
         return await self.changes.purge(utcnow() - timedelta(days=self.settings.sync_retention_days))
+
+    async def purge_webhook_deliveries(self) -> int:
+        """Delete webhook deliveries older than WEBHOOK_RETENTION_DAYS; how many went."""
+        return await self.webhooks.purge(self.settings.webhook_retention_days)

@@ -66,6 +66,16 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     rate_limit_key_prefix: str = "todo-api"
 
+    # Webhooks: whether this process sends them (every replica may), how long a receiver has to
+    # answer, the delays before each retry, and whether loopback and private networks are targets.
+    webhook_delivery: bool = True
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    webhook_retry_schedule: Annotated[tuple[float, ...], NoDecode] = (30, 120, 600, 1800, 7200, 21600, 43200)
+    webhook_allow_private_targets: bool = False
+    webhook_retention_days: int = Field(default=30, ge=1, le=3650)
+    # How often an idle deliverer looks for due deliveries (a commit in this process wakes it at once).
+    webhook_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+
     # argon2id cost; the defaults are OWASP's minimum for argon2id (19 MiB, t=2, p=1).
     argon2_time_cost: int = Field(default=2, ge=1)
     argon2_memory_kib: int = Field(default=19 * 1024, ge=8)
@@ -88,6 +98,19 @@ class Settings(BaseSettings):
             if text.startswith("["):
                 return json.loads(text)
             return [origin.strip() for origin in text.split(",") if origin.strip()]
+        return value
+
+    @field_validator("webhook_retry_schedule", mode="before")
+    @classmethod
+    def _split_schedule(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                delays = tuple(float(part) for part in value.split(",") if part.strip())
+            except ValueError:
+                raise ValueError(f"{value!r} is not a list of seconds like '30,120,600'") from None
+            if any(delay < 0 for delay in delays):
+                raise ValueError("retry delays cannot be negative")
+            return delays
         return value
 
     @field_validator("login_rate_limit", "register_rate_limit")

@@ -29,6 +29,18 @@ class ListNotFound(NotFound):
     message = "list not found"
 
 
+class WebhookNotFound(NotFound):
+    message = "webhook not found"
+
+
+class DeliveryNotFound(NotFound):
+    message = "delivery not found"
+
+
+class LimitReached(DomainError):
+    message = "limit reached"
+
+
 class UserNotFound(DomainError):
     message = "no user has this username or e-mail"
 

@@ -9,7 +9,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from todo_api.core.changes import pending
+from todo_api.core.changes import Event, note_event, pending
 from todo_api.core.db import utcnow
 from todo_api.core.errors import PreconditionFailed
 from todo_api.models import ListMember, Role, Task, TaskList, User
@@ -50,6 +50,9 @@ class ListRepository:
         self.session.add(member)
         await self.session.flush()
         return member
+
+    async def get(self, list_id: int) -> TaskList | None:
+        return await self.session.get(TaskList, list_id)
 
     async def get_for_member(
         self, list_id: int, user_id: int, *, for_update: bool = False
@@ -151,10 +154,18 @@ class ListRepository:
             update(Task)
             .where(col(Task.list_id) == list_id, col(Task.assignee_id) == user_id)
             .values(assignee_id=None, updated_at=now, version=col(Task.version) + 1)
-            .returning(col(Task.id))
+            .returning(col(Task.id), col(Task.deleted_at))
             .execution_options(synchronize_session=False)
         )
-        pending(self.session).for_members.update((list_id, "task", task_id) for (task_id,) in result.all())
+        rows = result.all()
+        pending(self.session).for_members.update((list_id, "task", task_id) for task_id, _ in rows)
+        for task_id, deleted_at in rows:
+            if deleted_at is None:  # one in the trash was announced as deleted
+                self.note(Event("task.updated", list_id, task_id))
+
+    def note(self, event: Event) -> None:
+        """Something happened to the list or its members (for webhooks)."""
+        note_event(self.session, event)
 
     # What the sync feed cannot see from the ORM's writes alone.
 
@@ -182,21 +193,33 @@ class ListRepository:
         statement = select(TaskList.id).where(col(TaskList.owner_id) == user_id)
         return [int(list_id) for list_id in (await self.session.exec(statement)).all() if list_id is not None]
 
+    async def memberships_of(self, user_id: int) -> Sequence[tuple[ListMember, str]]:
+        """The lists `user_id` is a member of but does not own, with their username."""
+        statement = (
+            select(ListMember, User.username)
+            .join(User, col(User.id) == col(ListMember.user_id))
+            .where(col(ListMember.user_id) == user_id, col(ListMember.role) != Role.owner)
+        )
+        return (await self.session.exec(statement)).all()
+
     async def note_user_leaving_tasks(self, user_id: int) -> None:
         """Tasks that name `user_id` (made by or assigned to them) change when the account goes."""
-        statement = select(Task.list_id, Task.id).where(
+        statement = select(Task.list_id, Task.id, Task.deleted_at).where(
             (col(Task.created_by) == user_id) | (col(Task.assignee_id) == user_id)
         )
         rows = (await self.session.exec(statement)).all()
         pending(self.session).for_members.update(
-            (list_id, "task", int(task_id or 0)) for list_id, task_id in rows
+            (list_id, "task", int(task_id or 0)) for list_id, task_id, _ in rows
         )
+        for list_id, task_id, deleted_at in rows:
+            if deleted_at is None and task_id is not None:
+                self.note(Event("task.updated", list_id, task_id))
         if rows:
             # The database clears those fields (ON DELETE SET NULL) without moving the version: it
             # moves here, so that each such task gets a new ETag.
             await self.session.exec(
                 update(Task)
-                .where(col(Task.id).in_([task_id for _, task_id in rows]))
+                .where(col(Task.id).in_([task_id for _, task_id, _ in rows]))
                 .values(version=col(Task.version) + 1, updated_at=utcnow())
                 .execution_options(synchronize_session=False)
             )

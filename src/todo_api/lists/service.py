@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 
+from todo_api.core.changes import Event
 from todo_api.core.db import utcnow
 from todo_api.core.errors import (
     AlreadyMember,
@@ -107,11 +108,13 @@ class ListService:
                 setattr(view.task_list, name, value)
             view.task_list.updated_at = utcnow()
             await self.lists.add(view.task_list)
+            self.lists.note(Event("list.updated", list_id, list_id))
         return view
 
     async def delete(self, user: User, list_id: int, if_match: str | None) -> None:
         """Delete the list with all its tasks (owner); an inbox stays."""
         view = await self._view(user, list_id, Role.owner, if_match=if_match, inbox_forbidden=True)
+        await self._note_deleted(view.task_list)
         await self.lists.note_hidden(list_id)
         await self.lists.delete(view.task_list)
 
@@ -132,6 +135,7 @@ class ListService:
             ListMember(list_id=list_id, user_id=user_id, role=Role(member_in.role.value), added_at=utcnow())
         )
         await self.lists.note_shown(list_id, user_id)
+        self.lists.note(Event("member.added", list_id, user_id))
         return _member(member, username)
 
     async def change_role(
@@ -146,6 +150,7 @@ class ListService:
         if member.role != role:
             await self.lists.set_role(list_id, member_id, role)
             self.lists.note_role_changed(list_id, member_id)
+            self.lists.note(Event("member.updated", list_id, member_id))
             member.role = role
         return _member(member, username)
 
@@ -154,9 +159,11 @@ class ListService:
         assert user.id is not None
         leaving = member_id == user.id
         await self._view(user, list_id, Role.viewer if leaving else Role.admin)
-        member, _ = await self._member_for_update(list_id, member_id)
+        member, username = await self._member_for_update(list_id, member_id)
         if member.role == Role.owner:
             raise OwnerProtected
+        gone = {"member": _member(member, username).model_dump(mode="json")}
+        self.lists.note(Event("member.removed", list_id, member_id, snapshot=gone))
         await self.lists.remove_member(list_id, member_id)
         await self.lists.note_hidden(list_id, [member_id])
         await self.lists.unassign_tasks(list_id, member_id, utcnow())
@@ -174,13 +181,31 @@ class ListService:
         view.task_list.owner_id = transfer.user_id
         view.task_list.updated_at = utcnow()
         await self.lists.add(view.task_list)
+        self.lists.note(Event("list.updated", list_id, list_id))
+        for member_id in (transfer.user_id, user.id):
+            self.lists.note(Event("member.updated", list_id, member_id))
         return ListView(view.task_list, Role.admin)
 
     async def forget_user(self, user_id: int) -> None:
         """Before an account goes: its lists go for every member, and tasks naming it change."""
         for list_id in await self.lists.owned_by(user_id):
+            task_list = await self.lists.get(list_id)
+            if task_list is not None:
+                await self._note_deleted(task_list)
             await self.lists.note_hidden(list_id)
+        for member, username in await self.lists.memberships_of(user_id):
+            gone = {"member": _member(member, username).model_dump(mode="json")}
+            self.lists.note(Event("member.removed", member.list_id, user_id, snapshot=gone))
         await self.lists.note_user_leaving_tasks(user_id)
+
+    async def _note_deleted(self, task_list: TaskList) -> None:
+        """list.deleted, for the members it has now (it will have none at commit)."""
+        assert task_list.id is not None
+        audience = {member.user_id: member.role.value for member, _ in await self.lists.members(task_list.id)}
+        snapshot = {"list": task_list.model_dump()}
+        self.lists.note(
+            Event("list.deleted", task_list.id, task_list.id, snapshot=snapshot, audience=audience)
+        )
 
     async def refuse_inbox(self, user: User, list_id: int) -> None:
         """409 inbox_protected for the user's own inbox: checked before anything else about a

@@ -10,6 +10,7 @@ from todo_api.models.task_completion import TaskCompletion
 from todo_api.models.task_label import TaskLabel
 from todo_api.models.task_list import TaskList
 from todo_api.models.user import User
+from todo_api.models.webhook import Webhook, WebhookDelivery
 
 __all__ = [
     "ApiToken",
@@ -26,4 +27,6 @@ __all__ = [
     "TaskPriority",
     "TaskStatus",
     "User",
+    "Webhook",
+    "WebhookDelivery",
 ]

@@ -11,6 +11,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from todo_api.core.changes import Event, note_event
 from todo_api.core.errors import PreconditionFailed
 from todo_api.models import ListMember, Role, Task, TaskCompletion, TaskLabel, TaskPriority, TaskStatus
 
@@ -167,6 +168,11 @@ class TaskRepository:
             return [], 0
         # A page past the end has no row to carry the total.
         return [], (await self.session.exec(count)).one()
+
+    def note(self, event_type: str, task: Task, **details: Any) -> None:
+        """Something happened to the task (for webhooks)."""
+        assert task.id is not None
+        note_event(self.session, Event(event_type, task.list_id, task.id, **details))
 
     async def delete(self, task: Task) -> None:
         await self.session.delete(task)

@@ -137,6 +137,7 @@ class TaskService:
             await self._complete(user, task, now)
             task.updated_at = now
             await self.tasks.add(task)
+            self.tasks.note("task.completed", task)
         return task
 
     async def move(self, user: User, task_id: int, move: TaskMove, if_match: str | None) -> Task:
@@ -164,23 +165,29 @@ class TaskService:
         ):
             return task
         now = self.clock()
+        previous = task.list_id
         if list_id != task.list_id:
             await self._move_subtree(task, list_id, now)
         task.list_id, task.parent_id = list_id, parent_id
         task.position = ordering.between(before, after)
         task.updated_at = now
-        return await self.tasks.add(task)
+        await self.tasks.add(task)
+        self._note_moved(task, previous)
+        return task
 
     async def delete(self, user: User, task_id: int, if_match: str | None) -> None:
         """Move the task to its list's trash; its subtasks go with it."""
         assert user.id is not None
         task = await self._get_for_write(user, task_id, if_match)
         now = self.clock()
-        for subtask in await self._subtasks(task):
+        subtasks = await self._subtasks(task)
+        for subtask in subtasks:
             subtask.deleted_at, subtask.deleted_by, subtask.trashed_with_id = now, user.id, task.id
             subtask.updated_at = now
         task.deleted_at, task.deleted_by, task.updated_at = now, user.id, now
         await self.tasks.add(task)
+        for trashed in (task, *subtasks):
+            self.tasks.note("task.deleted", trashed)
 
     async def trash(self, user: User, params: TrashParams) -> TrashPage:
         """The trash of every list the user can see (or of one), newest deletion first."""
@@ -199,7 +206,8 @@ class TaskService:
         task = await self._trashed_for_write(user, task_id)
         assert task.id is not None
         now = self.clock()
-        for subtask in await self.tasks.trashed_with(task.id):
+        subtasks = await self.tasks.trashed_with(task.id)
+        for subtask in subtasks:
             subtask.deleted_at, subtask.deleted_by, subtask.trashed_with_id = None, None, None
             subtask.updated_at = now
         if task.parent_id is not None and not await self.tasks.is_live(task.parent_id, task.list_id):
@@ -208,7 +216,10 @@ class TaskService:
                 await self.tasks.last_position(task.list_id, None, task.id), None
             )
         task.deleted_at, task.deleted_by, task.updated_at = None, None, now
-        return await self.tasks.add(task)
+        await self.tasks.add(task)
+        for restored in (task, *subtasks):
+            self.tasks.note("task.restored", restored)
+        return task
 
     async def delete_for_good(self, user: User, task_id: int) -> None:
         """Delete a trash item, and the subtasks that went with it, for good."""
@@ -227,7 +238,12 @@ class TaskService:
         going = [task.id for task in items if task.id is not None]
         for item in items:
             assert item.id is not None
-            going.extend(task.id for task in await self.tasks.trashed_with(item.id) if task.id is not None)
+            with_it = await self.tasks.trashed_with(item.id)
+            going.extend(task.id for task in with_it if task.id is not None)
+            for task in (item, *with_it):
+                self.tasks.note(
+                    "task.deleted", task, snapshot={"task": {"id": task.id, "list_id": task.list_id}}
+                )
         for orphan in await self.tasks.trash_items_under(going):
             orphan.parent_id = None
             orphan.position = ordering.between(await self.tasks.last_position(orphan.list_id, None), None)
@@ -286,6 +302,7 @@ class TaskService:
         await self.tasks.set_labels(task.id, task.labels)
         if task.status == TaskStatus.completed:
             await self._record(task, creator, now)
+        self.tasks.note("task.created", task)
         return task
 
     async def _trashed_for_write(self, user: User, task_id: int) -> Task:
@@ -321,6 +338,7 @@ class TaskService:
         if not changed:
             return task
         now = self.clock()
+        previous = task.list_id
         await self._restructure(user, task, changed, now, sent_parent="parent_id" in changes)
         self._apply_schedule(task, changed)
         status = changed.pop("status", None)
@@ -337,7 +355,18 @@ class TaskService:
         if "labels" in changed:
             assert task.id is not None
             await self.tasks.set_labels(task.id, task.labels)
+        if task.list_id != previous:
+            self._note_moved(task, previous)
+        if status == TaskStatus.completed:
+            self.tasks.note("task.completed", task)
+        elif task.list_id == previous:
+            self.tasks.note("task.updated", task)
         return task
+
+    def _note_moved(self, task: Task, previous_list_id: int) -> None:
+        """task.moved (its members of the list it left that cannot see the new one hear task.deleted)."""
+        moved_lists = previous_list_id if previous_list_id != task.list_id else None
+        self.tasks.note("task.moved", task, previous_list_id=moved_lists)
 
     async def _restructure(
         self, user: User, task: Task, changed: dict[str, Any], now: datetime, *, sent_parent: bool
@@ -407,12 +436,14 @@ class TaskService:
                 for subtask in subtasks:
                     if subtask.status == TaskStatus.completed:
                         subtask.status, subtask.completed_at, subtask.updated_at = TaskStatus.todo, None, now
+                        self.tasks.note("task.updated", subtask)
                 return
         task.status, task.completed_at = TaskStatus.completed, now
         for subtask in subtasks:
             if subtask.status != TaskStatus.completed:
                 subtask.status, subtask.completed_at, subtask.updated_at = TaskStatus.completed, now, now
                 await self._record(subtask, user.id, now)
+                self.tasks.note("task.completed", subtask)
 
     async def _record(self, task: Task, user_id: int, now: datetime) -> None:
         assert task.id is not None
@@ -438,7 +469,8 @@ class TaskService:
                         f"subtask {subtask.id} is assigned to someone who is no editor of that list",
                     )
         for subtask in subtasks:
-            subtask.list_id, subtask.updated_at = list_id, now
+            previous, subtask.list_id, subtask.updated_at = subtask.list_id, list_id, now
+            self.tasks.note("task.moved", subtask, previous_list_id=previous)
 
     async def _visible_parent(self, user_id: int, parent_id: int) -> Task:
         found = await self.tasks.get_visible(parent_id, user_id)

@@ -1,0 +1,1 @@
+"""Webhooks: where users are told of changes, signed, retried and logged."""
