@@ -213,11 +213,15 @@ def _probe_rows(results: Results, marks: dict[str, Target]) -> list[str]:
             )
         rows += _scaling_rows(backend, data.get("list_scaling"), mark)
         if polls := data.get("long_polling"):
+            without, polled = polls["list_without"], polls["list_with"]
             rows.append(
-                f"{backend}: list {polls['list_without']['rps']:.0f} req/s, with {polls['clients']} clients "
-                f"long-polling /sync?wait={polls['wait_s']} ({polls['held_open']:.0f} held open) "
-                f"{polls['list_with']['rps']:.0f} req/s: cost {_fmt((polls['cost'] or 0) * 100)} % "
-                f"{mark(f'list cost of long polls ({backend})')}; poll answers {polls.get('answers')}"
+                f"{backend}: list {without['rps']:.0f} req/s {without['rps_rounds']}, "
+                f"with {polls['clients']} clients long-polling /sync?wait={polls['wait_s']} "
+                f"({polls['held_open']:.0f} held open) "
+                f"{polled['rps']:.0f} req/s {polled['rps_rounds']}, rounds alternating: cost "
+                f"{_fmt((polls['cost'] or 0) * 100)} % {mark(f'list cost of long polls ({backend})')}; "
+                f"CPU per list request {without['cpu_ms_per_request']} ms without, "
+                f"{polled['cpu_ms_per_request']} ms with ({_fmt((polls.get('cpu_cost') or 0) * 100)} %)"
             )
         if workers2 := data.get("workers2"):
             rows.append(

@@ -1,5 +1,7 @@
 """One benchmark run: the ceiling, SQLite, then PostgreSQL if a URL is given; every figure in `results`."""
 
+import math
+import statistics
 import tempfile
 import time
 import traceback
@@ -13,7 +15,7 @@ from bench import probes, report, seed, wrk
 from bench.config import BenchConfig
 from bench.console import progress
 from bench.errors import HarnessError
-from bench.procfs import RssSampler
+from bench.procfs import RssSampler, cpu_seconds, serving_pids
 from bench.seed import BenchUser, Seeded
 from bench.server import Server, new_secret_key, postgres_database, running_bare, running_service
 
@@ -106,16 +108,42 @@ class Run:
         return figures, {"per_worker": peaks, "processes": len(peaks)}
 
     async def long_polling(self, server: Server, seeded: Seeded, seconds: int) -> dict[str, Any]:
-        """The list scenario without, then with `longpoll_clients` long polls held open: their cost."""
+        """The list scenario without and with `longpoll_clients` long polls held open, alternating
+        round by round (so that the machine's drift falls on both alike): the median throughput of
+        each, and the server's CPU time per list request in each."""
         clients = self.config.longpoll_clients
-        progress(f"{server.name}: list without, then with {clients} clients long-polling /sync")
+        progress(f"{server.name}: list without and with {clients} clients long-polling /sync, alternating")
         script = self.script(server, "list", seeded)
-        without = await self.measure(server, f"{server.name} list", script, seconds)
-        async with probes.long_pollers(server, seeded.users, self.config, self.workdir) as figures:
-            polled = await self.measure(server, f"{server.name} list + {clients} long polls", script, seconds)
-        figures["list_without"] = without.as_dict()
-        figures["list_with"] = polled.as_dict()
-        figures["cost"] = round(1 - polled.rps / without.rps, 3) if without.rps else None
+        pids = serving_pids(server.pid)
+        runs: dict[str, list[tuple[wrk.WrkResult, float]]] = {"without": [], "with": []}
+
+        async def measured(kind: str, label: str) -> None:
+            cpu = cpu_seconds(pids)
+            run = await wrk.run(self.options, script, server.base_url, seconds)
+            used = (cpu_seconds(pids) - cpu) * 1000 / run.requests if run.requests else math.nan
+            runs[kind].append((run, used))
+            progress(f"{label}: {run.rps:.0f} req/s, p50 {run.p50_ms:.2f} ms, CPU {used:.2f} ms per request")
+            if run.failures:
+                self.warn(f"{label}: {run.failures} failed requests {run.non2xx_by_status}")
+
+        figures: dict[str, Any] = {}
+        for number in range(1, self.config.rounds + 1):
+            await measured("without", f"{server.name} list, round {number}")
+            async with probes.long_pollers(server, seeded.users, self.config, self.workdir) as polls:
+                await measured("with", f"{server.name} list + {clients} long polls, round {number}")
+            figures.update(polls)
+        for kind, measured_runs in runs.items():
+            figures[f"list_{kind}"] = {
+                "rps": round(statistics.median(run.rps for run, _ in measured_runs), 1),
+                "rps_rounds": [round(run.rps, 1) for run, _ in measured_runs],
+                "p50_ms": round(statistics.median(run.p50_ms for run, _ in measured_runs), 2),
+                "cpu_ms_per_request": round(statistics.median(cpu for _, cpu in measured_runs), 3),
+                "cpu_ms_rounds": [round(cpu, 3) for _, cpu in measured_runs],
+            }
+        without, polled = figures["list_without"], figures["list_with"]
+        figures["cost"] = round(1 - polled["rps"] / without["rps"], 3) if without["rps"] else None
+        cpu = without["cpu_ms_per_request"]
+        figures["cpu_cost"] = round(polled["cpu_ms_per_request"] / cpu - 1, 3) if cpu else None
         return figures
 
     async def seed(self, server: Server, data: dict[str, Any]) -> Seeded:

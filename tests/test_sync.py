@@ -15,6 +15,7 @@ import random
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,7 +24,7 @@ from fastapi import FastAPI
 from sqlalchemy import update
 
 from tests.factories import SignedInUser, UserFactory
-from tests.live import run_command
+from tests.live import live_server, run_command
 from tests.sync_client import (
     FakeClock,
     Replica,
@@ -945,3 +946,26 @@ async def test_local_copies_built_from_sync_match_the_server_after_every_step(
                 world.views[replica.user.id],
                 who=f"seed {seed}, step {step}, {replica.user.username} (log: {world.log[-5:]})",
             )
+
+
+def _requests_in_flight(http: httpx.Client) -> float:
+    lines = http.get("/metrics").text.splitlines()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in lines if line.startswith("http_requests_in_flight"))
+
+
+def test_a_long_poll_whose_client_hung_up_stops_waiting(tmp_path: Path) -> None:
+    """A client that gives up on `wait=60` leaves nothing behind: the request ends at once, not at
+    its deadline (a real server, since only a socket can be hung up on)."""
+    with live_server(tmp_path) as base_url, httpx.Client(base_url=base_url, trust_env=False) as http:
+        body = {"username": "dana", "email": "dana@example.com", "password": "correct-horse-1"}
+        assert http.post("/auth/register", json=body).status_code == 201
+        token = http.post("/auth/login", data={"username": "dana", "password": body["password"]})
+        headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        cursor = http.get("/sync", headers=headers).json()["cursor"]
+        impatient = httpx.Client(base_url=base_url, trust_env=False, timeout=1.0)
+        with impatient, pytest.raises(httpx.ReadTimeout):
+            impatient.get("/sync", params={"cursor": cursor, "wait": 60}, headers=headers)
+        deadline = time.monotonic() + 30
+        while (held := _requests_in_flight(http)) > 1:  # this /metrics request is in flight itself
+            assert time.monotonic() < deadline, f"{held - 1:.0f} abandoned long polls still waiting"
+            time.sleep(0.05)

@@ -4,7 +4,7 @@ import re
 from typing import Annotated, Any
 
 from asgi_correlation_id import correlation_id
-from fastapi import Header, Path
+from fastapi import Header, Path, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
@@ -110,6 +110,12 @@ def created(response: Response, location: str, etag: str, *, replayed: bool) -> 
     response.headers.update(NO_STORE)
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"
+
+
+async def client_gone(request: Request) -> None:
+    """Return once the client has closed the connection (for a request whose body nobody reads)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
 
 
 def not_modified(etag: str) -> Response:

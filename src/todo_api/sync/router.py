@@ -1,10 +1,11 @@
 """GET /sync: the changes since a client's last answer."""
 
+from functools import partial
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
-from todo_api.core.http import NO_STORE, errors
+from todo_api.core.http import NO_STORE, client_gone, errors
 from todo_api.deps import SyncReader, SyncServiceDep
 from todo_api.sync.schemas import SyncAnswer, SyncParams
 
@@ -13,8 +14,10 @@ Params = Annotated[SyncParams, Query()]
 
 
 @router.get("", response_model=SyncAnswer, name="sync", responses=errors(401, 403, 410, 422))
-async def sync(params: Params, user: SyncReader, changes: SyncServiceDep, response: Response) -> SyncAnswer:
+async def sync(
+    params: Params, user: SyncReader, changes: SyncServiceDep, request: Request, response: Response
+) -> SyncAnswer:
     """Everything you can see (no cursor), or what changed since the cursor; `wait` long-polls."""
     assert user.id is not None
     response.headers.update(NO_STORE)
-    return await changes.sync(user.id, params)
+    return await changes.sync(user.id, params, partial(client_gone, request))

@@ -7,7 +7,6 @@ is signed with the service's key, so a cursor that is not ours is refused.
 
 import asyncio
 import base64
-import contextlib
 import hashlib
 import hmac
 import json
@@ -68,7 +67,11 @@ class SyncService:
         self.release_connection = release_connection
         self.clock = clock
 
-    async def sync(self, user_id: int, params: SyncParams) -> SyncAnswer:
+    async def sync(
+        self, user_id: int, params: SyncParams, client_gone: Callable[[], Awaitable[None]] | None = None
+    ) -> SyncAnswer:
+        """The answer to GET /sync; a long poll also ends as soon as `client_gone` returns (the
+        client hung up: nobody would read the answer, and the waiting request's memory goes)."""
         if params.cursor is None:
             start = Cursor(seq=await self.changes.last_seq(), issued=self.clock().timestamp(), lists_after=0)
             return await self._full(user_id, start, params.limit)
@@ -80,20 +83,29 @@ class SyncService:
             return await self._full(user_id, cursor, params.limit)
         # A deadline on the monotonic clock: the app's clock may be set or stand still (in tests).
         deadline = time.monotonic() + params.wait
-        while True:
-            woken = self.notifier.subscribe(user_id)
-            try:
-                answer = await self._changes(user_id, cursor, params.limit)
-                remaining = deadline - time.monotonic()
-                if _has_news(answer) or remaining <= 0:
-                    break
-                # No connection is held while waiting.
-                await self.release_connection()
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(remaining):
-                        await woken.wait()
-            finally:
-                self.notifier.unsubscribe(user_id, woken)
+        hung_up = asyncio.ensure_future(client_gone()) if client_gone and params.wait else None
+        try:
+            while True:
+                woken = self.notifier.subscribe(user_id)
+                try:
+                    answer = await self._changes(user_id, cursor, params.limit)
+                    remaining = deadline - time.monotonic()
+                    if _has_news(answer) or remaining <= 0 or (hung_up and hung_up.done()):
+                        break
+                    # No connection is held while waiting.
+                    await self.release_connection()
+                    waking = asyncio.ensure_future(woken.wait())
+                    await asyncio.wait(
+                        [waking, *([hung_up] if hung_up else [])],
+                        timeout=remaining,
+                        return_when=asyncio.FIRST_COMPLETED,
+                    )
+                    waking.cancel()
+                finally:
+                    self.notifier.unsubscribe(user_id, woken)
+        finally:
+            if hung_up is not None:
+                hung_up.cancel()
         if not _has_news(answer):
             answer.cursor = params.cursor  # nothing new: the same cursor
         return answer
