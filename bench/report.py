@@ -218,10 +218,11 @@ def _probe_rows(results: Results, marks: dict[str, Target]) -> list[str]:
                 f"{backend}: list {without['rps']:.0f} req/s {without['rps_rounds']}, "
                 f"with {polls['clients']} clients long-polling /sync?wait={polls['wait_s']} "
                 f"({polls['held_open']:.0f} held open) "
-                f"{polled['rps']:.0f} req/s {polled['rps_rounds']}, rounds alternating: cost "
+                f"{polled['rps']:.0f} req/s {polled['rps_rounds']}; median cost per pair of rounds "
                 f"{_fmt((polls['cost'] or 0) * 100)} % {mark(f'list cost of long polls ({backend})')}; "
-                f"CPU per list request {without['cpu_ms_per_request']} ms without, "
-                f"{polled['cpu_ms_per_request']} ms with ({_fmt((polls.get('cpu_cost') or 0) * 100)} %)"
+                f"CPU per list request {without['cpu_ms_rounds']} ms without, "
+                f"{polled['cpu_ms_rounds']} ms with "
+                f"(median per pair {_fmt((polls.get('cpu_cost') or 0) * 100)} %)"
             )
         if workers2 := data.get("workers2"):
             rows.append(

@@ -109,8 +109,8 @@ class Run:
 
     async def long_polling(self, server: Server, seeded: Seeded, seconds: int) -> dict[str, Any]:
         """The list scenario without and with `longpoll_clients` long polls held open, alternating
-        round by round (so that the machine's drift falls on both alike): the median throughput of
-        each, and the server's CPU time per list request in each."""
+        round by round: the throughput and the server's CPU time per list request of each, and the
+        cost as the median over the rounds of each round with polls against the one before it."""
         clients = self.config.longpoll_clients
         progress(f"{server.name}: list without and with {clients} clients long-polling /sync, alternating")
         script = self.script(server, "list", seeded)
@@ -140,10 +140,11 @@ class Run:
                 "cpu_ms_per_request": round(statistics.median(cpu for _, cpu in measured_runs), 3),
                 "cpu_ms_rounds": [round(cpu, 3) for _, cpu in measured_runs],
             }
-        without, polled = figures["list_without"], figures["list_with"]
-        figures["cost"] = round(1 - polled["rps"] / without["rps"], 3) if without["rps"] else None
-        cpu = without["cpu_ms_per_request"]
-        figures["cpu_cost"] = round(polled["cpu_ms_per_request"] / cpu - 1, 3) if cpu else None
+        # Each round with polls against the round without just before it: the machine's drift
+        # between rounds (±25 % here) then mostly cancels out.
+        pairs = list(zip(runs["without"], runs["with"], strict=True))
+        figures["cost"] = round(1 - statistics.median(w.rps / wo.rps for (wo, _), (w, _) in pairs), 3)
+        figures["cpu_cost"] = round(statistics.median(cw / co for (_, co), (_, cw) in pairs) - 1, 3)
         return figures
 
     async def seed(self, server: Server, data: dict[str, Any]) -> Seeded:
