@@ -35,6 +35,7 @@ RESPONSE_BYTES = 4096  # of a receiver's answer read, at most
 LEASE_MARGIN = timedelta(seconds=60)
 DISABLE_AFTER = timedelta(days=3)
 JITTER = 0.1  # a retry comes up to 10 % later than its schedule says
+STOP_MARGIN_SECONDS = 10  # on shutdown, for recording the outcome of an attempt in flight
 
 
 @dataclass(frozen=True)
@@ -80,14 +81,20 @@ class Deliverer:
         self._loop = asyncio.create_task(self._run(), name="webhook deliverer")
 
     async def stop(self) -> None:
-        """Stop claiming; let the attempts in flight finish (each is bounded by the timeout)."""
+        """Stop claiming (a claim under way is rolled back) and let the attempts in flight finish
+        and record their outcome. Should the database not answer, they are given up after the
+        timeout and a margin: their leases run out and another process sends them again."""
         self._stopping = True
-        self._wake.set()
         if self._loop is not None:
+            self._loop.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._loop
         if self._in_flight:
-            await asyncio.wait(self._in_flight)
+            _, stuck = await asyncio.wait(self._in_flight, timeout=self.timeout + STOP_MARGIN_SECONDS)
+            for task in stuck:
+                task.cancel()
+            if stuck:
+                await asyncio.wait(stuck)
         if self._http is not None:
             await self._http.aclose()
 
