@@ -112,8 +112,10 @@ class SharedList:
         return user
 
 
-async def shared_list(client: httpx.AsyncClient, users: UserFactory) -> SharedList:
-    owner, admin, editor, viewer, outsider = [await users.create() for _ in range(5)]
+async def shared_list(client: httpx.AsyncClient, users: UserFactory, *people: SignedInUser) -> SharedList:
+    """A new shared list; of `people` (owner, admin, editor, viewer, outsider), if given, else of
+    five new users."""
+    owner, admin, editor, viewer, outsider = people or [await users.create() for _ in range(5)]
     created = await create_list(client, owner, "Household", description="shared")
     for member, role in ((admin, "admin"), (editor, "editor"), (viewer, "viewer")):
         await add_member(client, owner, created["id"], member, role)
