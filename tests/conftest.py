@@ -27,7 +27,8 @@ BACKENDS = ["sqlite", "postgresql"]
 
 
 def make_settings(database_url: str, **overrides: object) -> Settings:
-    """Settings for a test app: cheap argon2 so hundreds of logins stay fast; migrations at start."""
+    """Settings for a test app: cheap argon2 so hundreds of logins stay fast; migrations at start;
+    webhooks recorded but not sent."""
     values: dict[str, object] = {
         "database_url": database_url,
         "environment": "test",
@@ -36,6 +37,9 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
         "argon2_memory_kib": 1024,
         "auto_migrate": True,
         "log_level": "WARNING",
+        # No deliverer polling the database in the background of every test; tests/test_webhooks.py
+        # turns it on for its own app.
+        "webhook_delivery": False,
     }
     values.update(overrides)
     return load_settings(**values)

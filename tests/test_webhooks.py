@@ -49,6 +49,7 @@ async def app(backend: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIt
     async with empty_database(backend, tmp_path_factory.mktemp("webhooks")) as url:
         settings = make_settings(
             url,
+            webhook_delivery=True,
             webhook_allow_private_targets=True,
             webhook_retry_schedule="0,0,0",
             webhook_poll_seconds=0.05,
@@ -464,7 +465,7 @@ async def test_private_targets_are_refused_without_the_setting(
 async def strict_app(backend: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[FastAPI]:
     """The app as deployed: private targets refused."""
     async with empty_database(backend, tmp_path_factory.mktemp("strict")) as url:
-        application = create_app(make_settings(url, webhook_poll_seconds=0.05))
+        application = create_app(make_settings(url, webhook_delivery=True, webhook_poll_seconds=0.05))
         async with application.router.lifespan_context(application):
             yield application
 
