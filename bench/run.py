@@ -101,6 +101,8 @@ class Run:
         figures: dict[str, Any] = {}
         async with sampler.sampling():
             for name in scenarios:
+                if name == "sync":
+                    await seed.prepare_sync(server.base_url, seeded.users, self.config.seed_concurrency)
                 label = f"{server.name} {name}"
                 result = await self.measure(server, label, self.script(server, name, seeded), seconds)
                 figures[name] = {**result.as_dict(), "ratio": self.ratio(result.rps)}

@@ -29,6 +29,10 @@ class BenchUser:
     password: str
     token: str
     task_ids: list[int]
+    sync_cursor: str = ""  # a GET /sync cursor SYNC_CHANGES changes behind (see prepare_sync)
+
+
+SYNC_CHANGES = 20
 
 
 # Below uvicorn's 5 s keep-alive timeout: the client drops an idle connection before the server does,
@@ -196,3 +200,31 @@ async def insert_tasks(database_url: str, owner_id: int, count: int) -> None:
                 await connection.commit()
     finally:
         await engine.dispose()
+
+
+async def _cursor_with_changes(http: httpx.AsyncClient, user: BenchUser) -> None:
+    """Walk a full sync to its cursor, then change SYNC_CHANGES of the user's tasks after it."""
+    params: dict[str, str | int] = {"limit": 1000}
+    while True:
+        page = expect(
+            await http.get("/sync", params=params, headers=auth(user.token)), 200, "GET /sync"
+        ).json()
+        params = {"limit": 1000, "cursor": page["cursor"]}
+        if not page["has_more"]:
+            break
+    for task_id in user.task_ids[:SYNC_CHANGES]:
+        response = await http.patch(
+            f"/tasks/{task_id}", json={"description": "changed for sync"}, headers=auth(user.token)
+        )
+        expect(response, 200, f"change task {task_id} for the sync scenario")
+    user.sync_cursor = str(params["cursor"])
+    response = await http.get("/sync", params={"cursor": user.sync_cursor}, headers=auth(user.token))
+    changed = len(expect(response, 200, "GET /sync with the scenario's cursor").json()["tasks"])
+    if changed != min(SYNC_CHANGES, len(user.task_ids)):
+        raise HarnessError(f"the sync scenario's cursor answers {changed} tasks, not {SYNC_CHANGES}")
+
+
+async def prepare_sync(base_url: str, users: list[BenchUser], concurrency: int) -> None:
+    """Give each user a cursor that GET /sync answers with SYNC_CHANGES changed tasks."""
+    async with client(base_url, concurrency) as http:
+        await bounded(concurrency, [partial(_cursor_with_changes, http, user) for user in users])

@@ -13,7 +13,8 @@ from bench.seed import BenchUser
 
 LUA_DIR = Path(__file__).resolve().parent / "lua"
 RESULT_PREFIX = "BENCH_RESULT "
-SCENARIOS = ("list", "filtered", "get", "patch", "create")  # create last: it grows every user's list
+# sync before patch (which would add changes behind its cursors); create last: it grows every user's list.
+SCENARIOS = ("list", "filtered", "get", "sync", "patch", "create")
 WRK_TIMEOUT = "10s"
 
 
@@ -134,7 +135,8 @@ def write_script(scenario: str, users: list[BenchUser], threads: int, directory:
     """The scenario's script: the prelude with the users' tokens and ids, common.lua, then its own."""
     tokens = ", ".join(_lua_string(user.token) for user in users)
     ids = ",\n  ".join("{" + ", ".join(map(str, user.task_ids or [1])) + "}" for user in users)
-    prelude = f"nthreads = {threads}\ntokens = {{{tokens}}}\nids = {{\n  {ids}\n}}\n"
+    cursors = ", ".join(_lua_string(user.sync_cursor) for user in users)
+    prelude = f"nthreads = {threads}\ntokens = {{{tokens}}}\ncursors = {{{cursors}}}\nids = {{\n  {ids}\n}}\n"
     parts = [prelude, (LUA_DIR / "common.lua").read_text(), (LUA_DIR / f"{scenario}.lua").read_text()]
     path = directory / f"{scenario}.lua"
     path.write_text("\n".join(parts))

@@ -1,6 +1,7 @@
 -- Shared by every scenario. bench/wrk.py puts a prelude before this file, defining:
 --   nthreads  wrk's thread count
 --   tokens    the bearer tokens of the seeded users (a real login each)
+--   cursors   cursors[u] is a GET /sync cursor of tokens[u] (empty until the sync scenario)
 --   ids       ids[u] is the list of task ids owned by tokens[u]
 -- and appends the scenario's own request() after it.
 
