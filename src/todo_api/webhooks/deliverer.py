@@ -137,7 +137,7 @@ class Deliverer:
             self._wake.set()
 
     async def drain(self) -> None:
-        """Wait until the attempts started so far are recorded (for tests and shutdown)."""
+        """Wait until the attempts started so far are recorded."""
         while self._in_flight:
             await asyncio.wait(set(self._in_flight))
 

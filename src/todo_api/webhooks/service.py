@@ -212,12 +212,7 @@ def _list_data(task_list: TaskList | dict[str, Any], role: str) -> dict[str, Any
     return ListPublic.model_validate({**fields, "role": role}).model_dump(mode="json")
 
 
-def list_snapshot(task_list: TaskList) -> dict[str, Any]:
-    """A list as it is now, for an event that will outlive it (the role is the recipient's)."""
-    return task_list.model_dump()
-
-
-def member_snapshot(user_id: int, username: str, role: str, added_at: datetime) -> dict[str, Any]:
+def _member_data(user_id: int, username: str, role: str, added_at: datetime) -> dict[str, Any]:
     return MemberPublic(user_id=user_id, username=username, role=role, added_at=added_at).model_dump(
         mode="json"
     )
@@ -262,7 +257,7 @@ def _notices(event: Event, members: dict[int, dict[int, str]], found: _Objects) 
         if row is None:
             return
         membership, username = row
-        member = member_snapshot(membership.user_id, username, membership.role, membership.added_at)
+        member = _member_data(membership.user_id, username, membership.role, membership.added_at)
     yield _Notice(
         event.type,
         frozenset({event.list_id}),
