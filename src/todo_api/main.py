@@ -6,7 +6,6 @@ from typing import Any
 
 import anyio
 import structlog
-from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -45,9 +44,10 @@ from todo_api.core.errors import (
     UserNotFound,
 )
 from todo_api.core.http import error_response
-from todo_api.core.middleware import CORS, DeclaredBodyLimit, SecurityHeaders, TrailingSlashMiddleware
-from todo_api.core.observability import RequestObserver, configure_logging, is_sane_request_id
+from todo_api.core.middleware import CORS, DeclaredBodyLimit
+from todo_api.core.observability import RequestObserver, TraceNaming, configure_logging
 from todo_api.core.security import PasswordHasher
+from todo_api.core.tracing import tracing_enabled
 from todo_api.lists import router as lists
 from todo_api.operations import router as operations
 from todo_api.sync import router as sync
@@ -175,8 +175,7 @@ class TodoAPI(FastAPI):
             allow_headers=["*"],
             expose_headers=["X-Request-ID", "Location", "ETag", "Retry-After", "Idempotent-Replayed"],
         )
-        stack = CorrelationIdMiddleware(stack, header_name="X-Request-ID", validator=is_sane_request_id)
-        return SecurityHeaders(stack)
+        return RequestObserver(stack)
 
 
 @asynccontextmanager
@@ -243,8 +242,8 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
     # What time it is for the services; tests set their own.
     app.state.clock = clock
 
-    app.add_middleware(RequestObserver)
-    app.add_middleware(TrailingSlashMiddleware)
+    if tracing_enabled():
+        app.add_middleware(TraceNaming)
 
     app.add_exception_handler(DomainError, handle_domain_error)
     app.add_exception_handler(RequestValidationError, handle_validation_error)

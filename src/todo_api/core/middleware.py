@@ -1,17 +1,11 @@
-"""The hand-written ASGI middlewares: body limit, CORS refusals, security headers, trailing slashes."""
+"""The body limit and CORS refusals; the rest of every request's edge is `observability.RequestObserver`."""
 
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import Response
 from starlette.datastructures import Headers
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from todo_api.core.http import error_response
-
-SECURITY_HEADERS = [
-    (b"x-content-type-options", b"nosniff"),
-    (b"x-frame-options", b"DENY"),
-    (b"referrer-policy", b"no-referrer"),
-]
 
 
 class DeclaredBodyLimit:
@@ -47,38 +41,3 @@ class CORS(CORSMiddleware):
             return response
         detail = f"CORS preflight refused: {bytes(response.body).decode()}"
         return error_response(403, "forbidden", detail)
-
-
-class SecurityHeaders:
-    """nosniff, no framing, no referrer: on every response, errors and early refusals included."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS]
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
-
-
-class TrailingSlashMiddleware:
-    """Serve `/tasks/` exactly as `/tasks`, with no redirect."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path: str = scope.get("path", "")
-        if scope["type"] == "http" and len(path) > 1 and path.endswith("/"):
-            scope = dict(scope, path=path.rstrip("/") or "/")
-            raw_path: bytes | None = scope.get("raw_path")
-            if raw_path:
-                scope["raw_path"] = raw_path.rstrip(b"/") or b"/"
-        await self.app(scope, receive, send)

@@ -5,6 +5,7 @@ import os
 import re
 import sys
 import time
+import uuid
 from typing import Any
 
 import structlog
@@ -163,31 +164,42 @@ def bind_user(user_id: int) -> None:
 
 
 class RequestObserver:
-    """One access log line and the metrics of every HTTP request.
+    """The request id, the access log line and the metrics of every HTTP request, and the security
+    headers and request id on every answer; a trailing slash is forgiven (`/tasks/` is `/tasks`).
 
-    It sits inside the routing middleware's scope so that it can read the matched route's
-    template (`/tasks/{task_id}`, never `/tasks/17`) once the request is answered.
+    One pure-ASGI layer, the outermost, for what used to be four: each layer is one more coroutine
+    and `send` wrapper on every request. Outermost, it also sees the answers of the layers inside it
+    (a 500, a refused CORS preflight, a body declared too large). The route template
+    (`/tasks/{task_id}`, never `/tasks/17`) is read off the scope once the router has put it there.
     """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self.log = structlog.get_logger("todo_api.access")
+        # The metric children of each (method, route, status), looked up once.
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        path: str = scope["path"]
+        if len(path) > 1 and path.endswith("/"):
+            scope = _without_trailing_slash(scope)
+        request_id = _request_id(scope["headers"])
+        correlation_id.set(request_id)
         structlog.contextvars.clear_contextvars()
         started = time.perf_counter()
         status = 500
+        answer_headers = [*SECURITY_HEADERS, (b"x-request-id", request_id.encode())]
 
         async def send_and_record(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                message["headers"] = [*message.get("headers", ()), *answer_headers]
             await send(message)
 
-        tracing.start_request(correlation_id.get())
         IN_FLIGHT.inc()
         try:
             await self.app(scope, receive, send_and_record)
@@ -196,12 +208,52 @@ class RequestObserver:
             elapsed = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", UNMATCHED_ROUTE)
             method = scope["method"]
-            REQUESTS.labels(method, route, status).inc()
-            LATENCY.labels(method, route, status).observe(elapsed)
+            key = (method, route, status)
+            children = self._children.get(key)
+            if children is None:
+                children = self._children[key] = (REQUESTS.labels(*key), LATENCY.labels(*key))
+            children[0].inc()
+            children[1].observe(elapsed)
             self.log.info(
-                "request",
-                method=method,
-                route=route,
-                status=status,
-                duration_ms=round(elapsed * 1000, 2),
+                "request", method=method, route=route, status=status, duration_ms=round(elapsed * 1000, 2)
             )
+
+
+SECURITY_HEADERS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+)
+
+
+def _request_id(headers: list[tuple[bytes, bytes]]) -> str:
+    """The client's X-Request-ID when it is a short, plain token, else a new one."""
+    for name, value in headers:
+        if name == b"x-request-id":
+            text = value.decode("latin-1")
+            if is_sane_request_id(text):
+                return text
+            break
+    return uuid.uuid4().hex
+
+
+def _without_trailing_slash(scope: Scope) -> Scope:
+    path: str = scope["path"]
+    scope = dict(scope, path=path.rstrip("/") or "/")
+    raw_path: bytes | None = scope.get("raw_path")
+    if raw_path:
+        scope["raw_path"] = raw_path.rstrip(b"/") or b"/"
+    return scope
+
+
+class TraceNaming:
+    """Names the request's trace span (FastAPI's, current in here) with the request id; added only
+    when tracing is on."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            tracing.start_request(correlation_id.get())
+        await self.app(scope, receive, send)
