@@ -280,12 +280,11 @@ async def publish(webhooks: WebhookRepository, now: datetime) -> int:
     lists_deleted = [event.list_id for event in events if event.type == EventType.list_deleted]
     list_ids = {event.list_id for event in events}
     list_ids.update(event.previous_list_id for event in events if event.previous_list_id is not None)
-    members = await webhooks.memberships(list_ids)
-    users = {user for roles in members.values() for user in roles}
-    users.update(user for event in events if event.audience for user in event.audience)
-    hooks = await webhooks.active_for_users(users)
+    audience = {user for event in events if event.audience for user in event.audience}
+    hooks = await webhooks.active_for(list_ids, audience)
     rows: list[dict[str, Any]] = []
     if hooks:
+        members = await webhooks.memberships(list_ids)
         by_user: dict[int, list[Webhook]] = {}
         for hook in hooks:
             by_user.setdefault(hook.user_id, []).append(hook)
