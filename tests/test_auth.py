@@ -327,6 +327,17 @@ async def test_an_expired_token_is_token_expired(client: httpx.AsyncClient, user
     assert_unauthorized(await get_me(client, token), "token_expired")
 
 
+async def test_a_token_that_worked_is_token_expired_once_it_expires(
+    client: httpx.AsyncClient, users: UserFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The server remembers tokens it has verified (core/security.py); each use still checks expiry.
+    user = await users.create()
+    assert (await get_me(client, user.token)).status_code == 200
+    now = time.time()
+    monkeypatch.setattr(time, "time", lambda: now + 30 * 60 + 11)
+    assert_unauthorized(await get_me(client, user.token), "token_expired")
+
+
 @pytest.mark.parametrize("missing", ["sub", "exp", "iat"])
 async def test_a_token_without_a_required_claim_is_invalid(
     client: httpx.AsyncClient, users: UserFactory, missing: str

@@ -391,3 +391,44 @@ async def test_the_purge_command_deletes_only_expired_refresh_tokens(
     assert '"purged": 1' in result.stdout
     assert (await client.post("/auth/refresh", json={"refresh_token": valid})).status_code == 200
     assert (await client.post("/auth/refresh", json={"refresh_token": expired})).status_code == 401
+
+
+# The hot reads check an access token in their own statement (tasks/repository.py): revocation is
+# still immediate there, whether the answer would have had rows or not.
+
+
+async def test_a_revoked_access_token_reads_no_task(client: httpx.AsyncClient, users: UserFactory) -> None:
+    owner = await users.create()
+    task = await create_task(client, owner, title="mine")
+    stale = (await login_tokens(users, owner))["access_token"]
+    assert (await client.get("/tasks", headers=bearer(stale))).json()["total"] == 1
+    changed = await client.post(
+        "/auth/password",
+        json={"current_password": PASSWORD, "new_password": "a-brand-new-password"},
+        headers=owner.headers,
+    )
+    assert changed.status_code == 204
+
+    inbox = task["list_id"]
+    for path in (
+        "/tasks",  # a page with rows
+        "/tasks?status_filter=completed",  # an empty page
+        "/tasks?skip=40",  # past the end
+        f"/tasks?list_id={inbox}",
+        "/tasks?list_id=999999",  # no such list: still the token first
+        f"/tasks/{task['id']}",
+        "/tasks/999999",
+    ):
+        response = await client.get(path, headers=bearer(stale))
+        assert response.status_code == 401, (path, response.text)
+        assert response.json()["code"] == "invalid_token", path
+
+
+async def test_a_deleted_accounts_token_reads_nothing(client: httpx.AsyncClient, users: UserFactory) -> None:
+    owner = await users.create()
+    task = await create_task(client, owner, title="mine")
+    assert (await client.delete("/auth/me", headers=owner.headers)).status_code == 204
+    for path in ("/tasks", f"/tasks/{task['id']}"):
+        response = await client.get(path, headers=owner.headers)
+        assert response.status_code == 401, (path, response.text)
+        assert response.json()["code"] == "invalid_token", path

@@ -27,7 +27,12 @@ from tests.sync_client import (
     trash,
     trash_ids,
 )
-from todo_api import deps
+from todo_api.idempotency.repository import IdempotencyKeyRepository
+from todo_api.idempotency.service import IdempotencyService
+from todo_api.lists.repository import ListRepository
+from todo_api.lists.service import ListService
+from todo_api.tasks.repository import TaskRepository
+from todo_api.tasks.service import TaskService
 
 Body = dict[str, Any]
 START = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
@@ -453,8 +458,9 @@ async def purge_trash(app: FastAPI, retention_days: int) -> int:
     """What `todo-api purge-trash` runs: the tasks service's purge, in a transaction of its own, on the
     app's clock."""
     async with app.state.database.write_session() as session:
-        lists = await deps.get_list_service(session)
-        tasks = await deps.get_task_service(session, lists, app.state.clock)
+        idempotency = IdempotencyService(IdempotencyKeyRepository(session))
+        lists = ListService(ListRepository(session), idempotency)
+        tasks = TaskService(TaskRepository(session), lists, idempotency, app.state.clock)
         purged = await tasks.purge_trash(retention_days)
         await session.commit()
     return purged

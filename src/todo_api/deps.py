@@ -15,6 +15,7 @@ from fastapi.security import OAuth2PasswordBearer, SecurityScopes
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from todo_api.auth.authenticator import Authenticator
 from todo_api.auth.rate_limit import RateLimits
 from todo_api.auth.repository import ApiTokenRepository, RefreshTokenRepository, UserRepository
 from todo_api.auth.schemas import Scope
@@ -25,7 +26,7 @@ from todo_api.core.db import Database, release_connection, utcnow
 from todo_api.core.errors import DomainError, InsufficientScope, InvalidToken, NotAuthenticated
 from todo_api.core.http import ObjectId
 from todo_api.core.observability import bind_user
-from todo_api.core.security import PasswordHasher
+from todo_api.core.security import Caller, PasswordHasher
 from todo_api.idempotency.repository import IdempotencyKeyRepository
 from todo_api.idempotency.service import IdempotencyService
 from todo_api.lists.repository import ListRepository
@@ -95,14 +96,15 @@ async def get_notifier(request: Request) -> Notifier:
 NotifierDep = Annotated[Notifier, Depends(get_notifier)]
 
 
-async def get_session(
-    request: Request, database: DatabaseDep, notifier: NotifierDep
-) -> AsyncIterator[AsyncSession]:
-    """One transaction per request: committed before the response is sent, rolled back on error."""
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """One transaction per request: committed before the response is sent, rolled back on error.
+
+    It and the providers below read the application's state themselves rather than through other
+    dependencies: each dependency costs FastAPI some work on every request."""
+    state = request.app.state
+    database: Database = state.database
     factory = database.read_session if request.method in _READ_METHODS else database.write_session
-    deliverer: Deliverer | None = request.app.state.deliverer
-    clock: Clock = request.app.state.clock
-    async with _unit_of_work(factory, notifier, deliverer, clock) as session:
+    async with _unit_of_work(factory, state.notifier, state.deliverer, state.clock) as session:
         yield session
 
 
@@ -194,9 +196,10 @@ async def get_sync_service(
 SyncServiceDep = Annotated[SyncService, Depends(get_sync_service)]
 
 
-async def get_task_service(session: SessionDep, lists: ListServiceDep, clock: ClockDep) -> TaskService:
+async def get_task_service(request: Request, session: SessionDep) -> TaskService:
     idempotency = IdempotencyService(IdempotencyKeyRepository(session))
-    return TaskService(TaskRepository(session), lists, idempotency, clock)
+    lists = ListService(ListRepository(session), idempotency)
+    return TaskService(TaskRepository(session), lists, idempotency, request.app.state.clock)
 
 
 async def get_health_service(database: DatabaseDep, settings: SettingsDep) -> HealthService:
@@ -217,17 +220,26 @@ AuthServiceDep = Annotated[AuthService, Depends(get_auth_service)]
 TaskServiceDep = Annotated[TaskService, Depends(get_task_service)]
 
 
-async def get_current_user(
+async def get_authenticator(request: Request, session: SessionDep) -> Authenticator:
+    settings: Settings = request.app.state.settings
+    return Authenticator(UserRepository(session), ApiTokenRepository(session), settings.secret_key)
+
+
+AuthenticatorDep = Annotated[Authenticator, Depends(get_authenticator)]
+
+
+async def get_caller(
     request: Request,
     security_scopes: SecurityScopes,
-    auth: AuthServiceDep,
+    authenticator: AuthenticatorDep,
     _declared: Annotated[str | None, Depends(oauth2_scheme)],
-) -> User:
-    """The user of the request's bearer token, if the token may do what the route needs.
+) -> Caller:
+    """Who the request's bearer token speaks for, if the token may do what the route needs.
 
     Routes declare what they need as scopes (`Security(..., scopes=[...])`); a password sign-in
     may do everything, a personal API token what its scopes say, and never what needs `session`.
-    Checked here, before anything else about the request is looked at.
+    Checked here, before anything else about the request is looked at. An access token's stamp is
+    checked where the account is first read: by `get_current_user`, or by a hot read's own statement.
     """
     header = request.headers.get("Authorization")
     if not header:
@@ -238,17 +250,22 @@ async def get_current_user(
     token = token.strip()
     if not token:
         raise InvalidToken
-    principal = await auth.authenticate(token)
+    caller = await authenticator.identify(token)
     needed = security_scopes.scopes
-    if principal.scopes is not None:
+    if caller.scopes is not None:
         if SESSION in needed:
             raise InsufficientScope(None)
-        if not principal.scopes.issuperset(needed):
+        if not caller.scopes.issuperset(needed):
             raise InsufficientScope(" ".join(needed))
-    user = principal.user
-    assert user.id is not None
-    bind_user(user.id)
-    return user
+    bind_user(caller.user_id)
+    return caller
+
+
+async def get_current_user(
+    caller: Annotated[Caller, Security(get_caller)], authenticator: AuthenticatorDep
+) -> User:
+    """The caller's account, read and checked (their token not revoked)."""
+    return await authenticator.user(caller)
 
 
 # Any signed-in user, with a password or with an API token of any scopes.
@@ -263,6 +280,8 @@ WebhooksUser = Annotated[User, Security(get_current_user, scopes=[Scope.webhooks
 SyncReader = Annotated[
     User, Security(get_current_user, scopes=[Scope.sync, Scope.tasks_read, Scope.lists_read])
 ]
+# For the hot reads, whose own statement checks the token: the caller, not yet their account.
+TasksReadCaller = Annotated[Caller, Security(get_caller, scopes=[Scope.tasks_read])]
 
 
 async def refuse_inbox(list_id: ObjectId, user: ListsWriter, lists: ListServiceDep) -> None:

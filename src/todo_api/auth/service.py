@@ -1,7 +1,5 @@
-import secrets
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import timedelta
 
 from todo_api.auth.rate_limit import RateLimits
@@ -22,14 +20,11 @@ from todo_api.core.errors import (
     InvalidToken,
     NotFound,
     RefreshTokenReused,
-    TokenExpired,
     UserExists,
 )
 from todo_api.core.security import (
-    API_TOKEN_PREFIX,
     PasswordHasher,
     create_access_token,
-    decode_access_token,
     hash_api_token,
     hash_refresh_token,
     new_api_token,
@@ -38,18 +33,6 @@ from todo_api.core.security import (
 )
 from todo_api.lists.service import ListService
 from todo_api.models import ApiToken, RefreshToken, User
-
-# last_used_at is written at most this often per token.
-API_TOKEN_USE_RESOLUTION = timedelta(minutes=1)
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """The user a request speaks for; `scopes` None for a password sign-in (everything), else the
-    scopes of the personal API token used."""
-
-    user: User
-    scopes: frozenset[str] | None
 
 
 class AuthService:
@@ -151,17 +134,6 @@ class AuthService:
         await self.lists.forget_user(user.id)
         await self.users.delete(user)
 
-    async def authenticate(self, token: str) -> Principal:
-        """Who a bearer token (an access token or a personal API token) speaks for, and with which
-        scopes; raises InvalidToken or TokenExpired."""
-        if token.startswith(API_TOKEN_PREFIX):
-            return await self._authenticate_api_token(token)
-        subject = decode_access_token(token, secret_key=self.settings.secret_key)
-        user = await self.users.get(subject.user_id)
-        if user is None or not secrets.compare_digest(user.auth_stamp.encode(), subject.stamp.encode()):
-            raise InvalidToken
-        return Principal(user, scopes=None)
-
     async def create_api_token(self, user: User, token_in: ApiTokenCreate) -> ApiTokenCreated:
         """A new personal API token; its secret is in this answer only."""
         assert user.id is not None
@@ -191,20 +163,6 @@ class AuthService:
         assert user.id is not None
         if not await self.api_tokens.delete(token_id, user.id):
             raise NotFound("no API token with this id")
-
-    async def _authenticate_api_token(self, secret: str) -> Principal:
-        token = await self.api_tokens.get_by_hash(hash_api_token(secret))
-        if token is None:
-            raise InvalidToken
-        now = utcnow()
-        if token.expires_at is not None and token.expires_at <= now:
-            raise TokenExpired
-        user = await self.users.get(token.user_id)
-        if user is None:
-            raise InvalidToken
-        assert token.id is not None
-        await self.api_tokens.mark_used(token.id, now, every=API_TOKEN_USE_RESOLUTION)
-        return Principal(user, scopes=frozenset(token.scopes))
 
     async def _issue_tokens(self, user: User, family_id: str) -> Token:
         assert user.id is not None

@@ -4,13 +4,14 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, event, func, insert, inspect, text
+from sqlalchemy import Row, delete, event, func, insert, inspect, text
 from sqlalchemy.orm import Session
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from todo_api.core.changes import PendingChanges, pending, take
 from todo_api.models import ListMember, Role, SyncChange, SyncState, Task, TaskList, User
+from todo_api.tasks.repository import PUBLIC_COLUMNS
 
 # Serialises the numbering of change records on PostgreSQL (see SyncChange).
 SYNC_LOCK_ID = 0x5C0DE
@@ -74,8 +75,9 @@ class SyncRepository:
                 members.setdefault(list_id, []).append(user_id)
             for list_id, kind, object_id in changes.for_members:
                 rows.update((user_id, kind, object_id) for user_id in members.get(list_id, ()))
-        if rows:
-            # An account deleted in this transaction has nobody left to tell.
+        if changes.for_users:
+            # An account deleted in this transaction has nobody left to tell. (Its memberships went
+            # with it, so the members read above are all alive.)
             users = {user_id for user_id, _, _ in rows}
             existing = select(User.id).where(col(User.id).in_(users))
             alive = {
@@ -148,11 +150,12 @@ class SyncRepository:
 
     async def tasks(
         self, user_id: int, *, ids: Iterable[int] | None = None, after_id: int = 0, limit: int | None = None
-    ) -> Sequence[Task]:
-        """The tasks not in the trash on lists `user_id` is a member of."""
+    ) -> Sequence[Row[Any]]:
+        """What a client sees of the tasks not in the trash on lists `user_id` is a member of
+        (plain rows: a read needs no ORM object)."""
         member_of = select(ListMember.list_id).where(col(ListMember.user_id) == user_id)
         statement = (
-            select(Task)
+            select(*PUBLIC_COLUMNS)
             .where(col(Task.list_id).in_(member_of.scalar_subquery()), col(Task.deleted_at).is_(None))
             .order_by(col(Task.id))
         )
@@ -163,7 +166,8 @@ class SyncRepository:
         )
         if limit is not None:
             statement = statement.limit(limit)
-        return (await self.session.exec(statement)).all()
+        rows: Sequence[Row[Any]] = (await self.session.exec(statement)).all()
+        return rows
 
     # Retention.
 

@@ -1,27 +1,46 @@
 """Every SQL statement of the tasks domain."""
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, literal
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Integer,
+    Row,
+    Table,
+    bindparam,
+    delete,
+    func,
+    literal,
+    true,
+)
 from sqlalchemy.orm import aliased
 from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from todo_api.auth.repository import holds_stamp
 from todo_api.core.changes import Event, note_event
-from todo_api.core.errors import PreconditionFailed
+from todo_api.core.errors import InvalidToken, PreconditionFailed
+from todo_api.core.security import Caller
 from todo_api.models import ListMember, Role, Task, TaskCompletion, TaskLabel, TaskPriority, TaskStatus
 
+# The tables' own columns: a statement made of them is plain Core, with plain rows (an ORM attribute
+# anywhere in a statement sends its result through the ORM's loading, even with no entity in it).
+_tasks: Table = Task.__table__  # type: ignore[attr-defined]
+_members: Table = ListMember.__table__  # type: ignore[attr-defined]
+_labels: Table = TaskLabel.__table__  # type: ignore[attr-defined]
+
 _SORT_COLUMNS: dict[str, Any] = {
-    "position": col(Task.position),
-    "created_at": col(Task.created_at),
-    "updated_at": col(Task.updated_at),
-    "due_date": col(Task.due_date),
-    "priority": col(Task.priority),
-    "title": func.lower(col(Task.title)),
+    "position": _tasks.c.position,
+    "created_at": _tasks.c.created_at,
+    "updated_at": _tasks.c.updated_at,
+    "due_date": _tasks.c.due_date,
+    "priority": _tasks.c.priority,
+    "title": func.lower(_tasks.c.title),
 }
 
 
@@ -42,6 +61,38 @@ class TaskFilter:
     due_before: datetime | None = None
     overdue: bool | None = None
 
+    def shape(self) -> tuple[object, ...]:
+        """What the filter's SQL looks like: which filters are given, how many labels, and the two
+        that change the SQL by their value. Their values are bound parameters (`values`)."""
+        given = tuple(getattr(self, name) is not None for name in _BOUND_FILTERS)
+        return (*given, len(self.labels), self.top_level, self.overdue)
+
+    def values(self, now: datetime) -> dict[str, object]:
+        """The bound parameters of the filter's SQL."""
+        values: dict[str, object] = {name: getattr(self, name) for name in _BOUND_FILTERS}
+        values.update({f"label_{index}": key for index, key in enumerate(self.labels)}, now=now)
+        if self.search is not None:
+            values["search"] = f"%{_escape_like(self.search)}%"
+        return values
+
+
+# The filters whose value is a bound parameter of the same name.
+_BOUND_FILTERS = (
+    "list_id",
+    "assignee_id",
+    "parent_id",
+    "status",
+    "priority",
+    "search",
+    "due_after",
+    "due_before",
+)
+
+
+def _escape_like(text: str) -> str:
+    """`text` matched literally by LIKE ... ESCAPE '/'."""
+    return text.replace("/", "//").replace("%", "/%").replace("_", "/_")
+
 
 def _order_by(sort: str) -> list[ColumnElement[Any]]:
     """The ORDER BY of a sort key (`-` first for descending); ties fall back to id, in the key's
@@ -50,68 +101,137 @@ def _order_by(sort: str) -> list[ColumnElement[Any]]:
     name = sort.lstrip("-")
     if name == "position":
         # By list, then position: each list's tasks in their manual order.
-        return [col(Task.list_id).asc(), col(Task.position).asc(), col(Task.id).asc()]
+        return [_tasks.c.list_id.asc(), _tasks.c.position.asc(), _tasks.c.id.asc()]
     column = _SORT_COLUMNS[name]
     key = column.desc() if descending else column.asc()
     if name == "due_date":
         key = key.nulls_last()
-    tie = col(Task.id).desc() if descending else col(Task.id).asc()
+    tie = _tasks.c.id.desc() if descending else _tasks.c.id.asc()
     return [key, tie]
 
 
-def _visible_to(user_id: int) -> list[ColumnElement[bool]]:
-    """Tasks on the lists `user_id` is a member of, not in the trash: in the statement itself."""
-    member_of = select(ListMember.list_id).where(col(ListMember.user_id) == user_id)
-    return [col(Task.list_id).in_(member_of.scalar_subquery()), _live()]
+# What a client sees of a task (TaskPublic's fields), and its version for the ETag.
+PUBLIC_FIELDS = (
+    "id",
+    "list_id",
+    "parent_id",
+    "position",
+    "title",
+    "description",
+    "status",
+    "priority",
+    "labels",
+    "due_date",
+    "recurrence",
+    "timezone",
+    "assignee_id",
+    "completed_at",
+    "created_by",
+    "created_at",
+    "updated_at",
+)
+PUBLIC_COLUMNS = [*(_tasks.c[name] for name in PUBLIC_FIELDS), _tasks.c.version]
+
+
+def _visible_to() -> list[ColumnElement[bool]]:
+    """Tasks on the lists the caller (`:caller_id`) is a member of, not in the trash: in the
+    statement itself."""
+    member_of = select(_members.c.list_id).where(_members.c.user_id == bindparam("caller_id"))
+    return [_tasks.c.list_id.in_(member_of.scalar_subquery()), _live()]
 
 
 def _live() -> ColumnElement[bool]:
-    return col(Task.deleted_at).is_(None)
+    return _tasks.c.deleted_at.is_(None)
 
 
-def _as_member(user_id: int) -> ColumnElement[bool]:
+def _as_member(user_id: int | BindParameter[int]) -> ColumnElement[bool]:
     """Join condition: the membership of `user_id` in the list of the task."""
-    return (col(ListMember.list_id) == col(Task.list_id)) & (col(ListMember.user_id) == user_id)
+    return (_members.c.list_id == _tasks.c.list_id) & (_members.c.user_id == user_id)
 
 
 def _structure(where: TaskFilter) -> list[ColumnElement[bool]]:
-    """The filters on where a task is: list, assignee, parent, labels."""
+    """The filters on where a task is: list, assignee, parent, labels (bound parameters)."""
     conditions: list[ColumnElement[bool]] = []
-    if where.list_id is not None:
-        conditions.append(col(Task.list_id) == where.list_id)
-    if where.assignee_id is not None:
-        conditions.append(col(Task.assignee_id) == where.assignee_id)
-    if where.parent_id is not None:
-        conditions.append(col(Task.parent_id) == where.parent_id)
+    for name in ("list_id", "assignee_id", "parent_id"):
+        if getattr(where, name) is not None:
+            conditions.append(_tasks.c[name] == bindparam(name))
     if where.top_level is not None:
-        top = col(Task.parent_id).is_(None)
+        top = _tasks.c.parent_id.is_(None)
         conditions.append(top if where.top_level else ~top)
-    for key in where.labels:
-        carrying = select(TaskLabel.task_id).where(col(TaskLabel.key) == key)
-        conditions.append(col(Task.id).in_(carrying.scalar_subquery()))
+    for index in range(len(where.labels)):
+        carrying = select(_labels.c.task_id).where(_labels.c.key == bindparam(f"label_{index}"))
+        conditions.append(_tasks.c.id.in_(carrying.scalar_subquery()))
     return conditions
 
 
-def _matching(where: TaskFilter, now: datetime) -> list[ColumnElement[bool]]:
-    """The filters on what a task says: dates, status, priority, text."""
+def _matching(where: TaskFilter) -> list[ColumnElement[bool]]:
+    """The filters on what a task says: dates, status, priority, text (bound parameters)."""
     conditions: list[ColumnElement[bool]] = []
     if where.due_after is not None:
-        conditions.append(col(Task.due_date) >= where.due_after)
+        conditions.append(_tasks.c.due_date >= bindparam("due_after"))
     if where.due_before is not None:
-        conditions.append(col(Task.due_date) < where.due_before)
+        conditions.append(_tasks.c.due_date < bindparam("due_before"))
     if where.overdue is not None:
-        overdue = (col(Task.due_date) < now) & (col(Task.status) != TaskStatus.completed)
-        conditions.append(overdue if where.overdue else ~overdue | col(Task.due_date).is_(None))
+        overdue = (_tasks.c.due_date < bindparam("now")) & (_tasks.c.status != TaskStatus.completed)
+        conditions.append(overdue if where.overdue else ~overdue | _tasks.c.due_date.is_(None))
     if where.status is not None:
-        conditions.append(col(Task.status) == where.status)
+        conditions.append(_tasks.c.status == bindparam("status"))
     if where.priority is not None:
-        conditions.append(col(Task.priority) == where.priority)
+        conditions.append(_tasks.c.priority == bindparam("priority"))
     if where.search is not None:
+        search: BindParameter[str] = bindparam("search")
         conditions.append(
-            col(Task.title).icontains(where.search, autoescape=True)
-            | col(Task.description).icontains(where.search, autoescape=True)
+            _tasks.c.title.ilike(search, escape="/") | _tasks.c.description.ilike(search, escape="/")
         )
     return conditions
+
+
+# The statements of the hot reads, built once per shape (`_statements`): building one costs more
+# than running it. Bounded: a shape with many labels is built each time rather than kept.
+_STATEMENTS: dict[tuple[object, ...], Any] = {}
+_MAX_STATEMENTS = 1024
+
+
+def _statements(key: tuple[object, ...], build: Callable[[], Any]) -> Any:
+    statement = _STATEMENTS.get(key)
+    if statement is None:
+        statement = build()
+        if len(_STATEMENTS) < _MAX_STATEMENTS:
+            _STATEMENTS[key] = statement
+    return statement
+
+
+def _read_statement(checks_stamp: bool) -> Any:
+    """A live task by `:task_id` on a list `:caller_id` is a member of, and the token check."""
+    return (
+        select(*PUBLIC_COLUMNS)
+        .join(ListMember, _as_member(bindparam("caller_id")))
+        .where(_tasks.c.id == bindparam("task_id"), _live(), *_token_check(checks_stamp))
+    )
+
+
+def _page_statements(where: TaskFilter, sort: str, checks_stamp: bool) -> Any:
+    """A page and its total, and the statement for an empty page (token check, total)."""
+    conditions = [*_visible_to(), *_structure(where), *_matching(where)]
+    count = select(func.count()).select_from(_tasks).where(*conditions).scalar_subquery()
+    page = (
+        select(*PUBLIC_COLUMNS)
+        .add_columns(count.label("total"))
+        .where(*conditions, *_token_check(checks_stamp))
+        .order_by(*_order_by(sort))
+        .offset(bindparam("skip", type_=Integer))
+        .limit(bindparam("limit", type_=Integer))
+    )
+    empty = select(holds_stamp() if checks_stamp else true(), count)
+    return page, empty
+
+
+def _token_check(checks_stamp: bool) -> list[ColumnElement[bool]]:
+    return [holds_stamp()] if checks_stamp else []
+
+
+def _caller_values(caller: Caller) -> dict[str, object]:
+    return {"caller_id": caller.user_id, "caller_stamp": caller.stamp}
 
 
 class TaskRepository:
@@ -145,29 +265,42 @@ class TaskRepository:
         row = (await self.session.exec(statement)).first()
         return (row[0], Role(row[1])) if row else None
 
-    async def list_visible(
-        self, user_id: int, where: TaskFilter, sort: str, skip: int, limit: int, now: datetime
-    ) -> tuple[Sequence[Task], int]:
-        """One page of the tasks on every list `user_id` is a member of that match the filter, and
-        how many match in all."""
-        conditions = [*_visible_to(user_id), *_structure(where), *_matching(where, now)]
-        count = select(func.count()).select_from(Task).where(*conditions)
-        # The page and the total in one statement (one round trip, one snapshot). The count is an
-        # uncorrelated subquery, evaluated once, not per row.
-        page = (
-            select(Task, count.correlate(None).scalar_subquery().label("total"))
-            .where(*conditions)
-            .order_by(*_order_by(sort))
-            .offset(skip)
-            .limit(limit)
+    async def read_visible(self, task_id: int, caller: Caller) -> Row[Any] | None:
+        """What a client sees of a task on a list the caller is a member of (`PUBLIC_FIELDS` and
+        `version`), or None. One statement, which also checks the caller's access token: InvalidToken
+        when it no longer holds. Plain rows, no ORM object: a read changes nothing."""
+        checks_stamp = caller.stamp is not None
+        statement = _statements(("read", checks_stamp), lambda: _read_statement(checks_stamp))
+        values = {**_caller_values(caller), "task_id": task_id}
+        row: Row[Any] | None = (await self.session.exec(statement, params=values)).first()
+        if row is None and checks_stamp:
+            held = (await self.session.exec(select(holds_stamp()), params=values)).first()
+            if not held:
+                raise InvalidToken
+        return row
+
+    async def page_visible(
+        self, caller: Caller, where: TaskFilter, sort: str, skip: int, limit: int, now: datetime
+    ) -> tuple[Sequence[Row[Any]], int]:
+        """One page of the tasks on every list the caller is a member of that match the filter, as
+        in `read_visible`, and how many match in all.
+
+        A page with rows is one statement: the caller's access token, their memberships, the page
+        and the total (an uncorrelated subquery, evaluated once). An empty page takes a second one,
+        which tells a revoked token (InvalidToken) from nothing to show, and counts past the end.
+        """
+        checks_stamp = caller.stamp is not None
+        page, empty = _statements(
+            ("page", where.shape(), sort, checks_stamp), lambda: _page_statements(where, sort, checks_stamp)
         )
-        rows = (await self.session.exec(page)).all()
+        values = {**_caller_values(caller), **where.values(now), "skip": skip, "limit": limit}
+        rows = (await self.session.exec(page, params=values)).all()
         if rows:
-            return [task for task, _ in rows], rows[0][1]
-        if skip == 0:
-            return [], 0
-        # A page past the end has no row to carry the total.
-        return [], (await self.session.exec(count)).one()
+            return rows, rows[0].total
+        valid, total = (await self.session.exec(empty, params=values)).one()
+        if not valid:
+            raise InvalidToken
+        return [], total
 
     def note(self, event_type: str, task: Task, **details: Any) -> None:
         """Something happened to the task (for webhooks)."""

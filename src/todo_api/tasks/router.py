@@ -16,7 +16,7 @@ from todo_api.core.http import (
     if_none_match_hits,
     not_modified,
 )
-from todo_api.deps import TaskServiceDep, TasksReader, TasksWriter
+from todo_api.deps import TaskServiceDep, TasksReadCaller, TasksReader, TasksWriter
 from todo_api.models import Task
 from todo_api.tasks.schemas import (
     CompletionPage,
@@ -31,7 +31,7 @@ from todo_api.tasks.schemas import (
     TrashPage,
     TrashParams,
 )
-from todo_api.tasks.service import task_etag
+from todo_api.tasks.service import task_etag, version_etag
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 
@@ -69,11 +69,11 @@ async def create_task(
 
 @router.get("", response_model=TaskPage, name="list_tasks", responses=errors(401, 403, 404, 422))
 async def list_tasks(
-    params: ListParams, user: TasksReader, tasks: TaskServiceDep, response: Response
+    params: ListParams, caller: TasksReadCaller, tasks: TaskServiceDep, response: Response
 ) -> TaskPage:
     """The tasks of every list you can see: filter, search, sort and page."""
     response.headers.update(NO_STORE)
-    return await tasks.list(user, params)
+    return await tasks.list(caller, params)
 
 
 @router.get(
@@ -84,17 +84,19 @@ async def list_tasks(
 )
 async def get_task(
     task_id: ObjectId,
-    user: TasksReader,
+    caller: TasksReadCaller,
     tasks: TaskServiceDep,
     response: Response,
     if_none_match: IfNoneMatch = None,
 ) -> TaskPublic | Response:
     """A task on one of your lists."""
-    task = await tasks.get(user, task_id)
-    etag = task_etag(task)
+    task = await tasks.get(caller, task_id)
+    etag = version_etag(task.version, task.created_at)
     if if_none_match_hits(if_none_match, etag):
         return not_modified(etag)
-    return with_etag(response, task)
+    response.headers["ETag"] = etag
+    response.headers.update(NO_STORE)
+    return TaskPublic.model_validate(task)
 
 
 @router.put(

@@ -2,7 +2,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from todo_api.core.pagination import MAX_SKIP, PageInfo
@@ -164,20 +164,15 @@ class TaskPublic(BaseModel):
     recurrence: str | None
     timezone: str
     assignee_id: int | None
-    is_completed: bool = Field(description='`status == "completed"`.')
     completed_at: datetime | None
     created_by: int | None = Field(description="Who made the task; null once that account is deleted.")
     created_at: datetime
     updated_at: datetime
 
-    @model_validator(mode="before")
-    @classmethod
-    def _completed(cls, value: Any) -> Any:
-        status = value.get("status") if isinstance(value, dict) else getattr(value, "status", None)
-        if isinstance(value, dict):
-            return {**value, "is_completed": status == TaskStatus.completed}
-        fields = {name: getattr(value, name) for name in cls.model_fields if name != "is_completed"}
-        return {**fields, "is_completed": status == TaskStatus.completed}
+    @computed_field(description='`status == "completed"`.')  # type: ignore[prop-decorator]
+    @property
+    def is_completed(self) -> bool:
+        return self.status == TaskStatus.completed
 
 
 class TrashedTask(TaskPublic):

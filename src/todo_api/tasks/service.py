@@ -5,10 +5,13 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import Row
+
 from todo_api.core.clock import Clock, system_clock
 from todo_api.core.errors import Forbidden, InvalidField, PreconditionFailed, TaskNotFound
 from todo_api.core.http import if_match_allows
 from todo_api.core.pagination import page_info
+from todo_api.core.security import Caller
 from todo_api.core.types import trim
 from todo_api.idempotency.service import Answer, IdempotencyService, fingerprint
 from todo_api.lists.service import ListService
@@ -37,9 +40,13 @@ MAX_DEPTH = 4
 
 
 def task_etag(task: Task) -> str:
+    return version_etag(task.version, task.created_at)
+
+
+def version_etag(version: int, created_at: datetime) -> str:
     """A strong ETag: the task's version, plus its creation instant so a reused id never collides."""
-    created = int(task.created_at.timestamp() * 1_000_000)
-    return f'"{task.version}-{created:x}"'
+    created = int(created_at.timestamp() * 1_000_000)
+    return f'"{version}-{created:x}"'
 
 
 def sorted_labels(names: Sequence[str]) -> list[str]:
@@ -76,13 +83,8 @@ class TaskService:
         request = fingerprint(task_in.model_dump(mode="json", exclude_unset=True))
         return await self.idempotency.once(creator, "tasks", idempotency_key, request, insert)
 
-    async def list(self, user: User, params: TaskListParams) -> TaskPage:
-        """One page of the tasks on the user's lists, with the totals a client needs to page on."""
-        assert user.id is not None
-        if params.list_id is not None:
-            await self.lists.require_role(user.id, params.list_id, Role.viewer)
-        if params.parent_id is not None and await self.tasks.get_visible(params.parent_id, user.id) is None:
-            raise TaskNotFound
+    async def list(self, caller: Caller, params: TaskListParams) -> TaskPage:
+        """One page of the tasks on the caller's lists, with the totals a client needs to page on."""
         labels = tuple(dict.fromkeys(key for key in (trim(name).casefold() for name in params.label) if key))
         where = TaskFilter(
             list_id=params.list_id,
@@ -97,21 +99,30 @@ class TaskService:
             due_before=params.due_before,
             overdue=params.overdue,
         )
-        items, total = await self.tasks.list_visible(
-            user.id, where, params.sort.value, params.skip, params.limit, self.clock()
+        rows, total = await self.tasks.page_visible(
+            caller, where, params.sort.value, params.skip, params.limit, self.clock()
         )
+        if not rows:
+            # Nothing to show, perhaps because the list or parent asked for is not the caller's to
+            # see (a page with rows proves they are: its tasks are on the caller's lists, and a live
+            # task's parent is live).
+            if params.list_id is not None:
+                await self.lists.require_role(caller.user_id, params.list_id, Role.viewer)
+            parent = params.parent_id
+            if parent is not None and await self.tasks.get_visible(parent, caller.user_id) is None:
+                raise TaskNotFound
         return TaskPage(
-            items=[TaskPublic.model_validate(task) for task in items],
+            items=[TaskPublic.model_validate(row) for row in rows],
             **page_info(total, params.skip, params.limit),
         )
 
-    async def get(self, user: User, task_id: int) -> Task:
-        """A task on one of the user's lists; any other is as missing as one that never existed."""
-        assert user.id is not None
-        found = await self.tasks.get_visible(task_id, user.id)
+    async def get(self, caller: Caller, task_id: int) -> Row[Any]:
+        """What the caller sees of a task on one of their lists (`version` included, for the ETag);
+        any other task is as missing as one that never existed."""
+        found = await self.tasks.read_visible(task_id, caller)
         if found is None:
             raise TaskNotFound
-        return found[0]
+        return found
 
     async def replace(self, user: User, task_id: int, task_in: TaskCreate, if_match: str | None) -> Task:
         """PUT: every writable field takes the sent value or its default; list and parent stay
@@ -253,9 +264,10 @@ class TaskService:
 
     async def completions(self, user: User, task_id: int, params: CompletionParams) -> CompletionPage:
         """The task's completions, newest first."""
-        task = await self.get(user, task_id)
-        assert task.id is not None
-        items, total = await self.tasks.completions(task.id, params.skip, params.limit)
+        assert user.id is not None
+        if await self.tasks.get_visible(task_id, user.id) is None:
+            raise TaskNotFound
+        items, total = await self.tasks.completions(task_id, params.skip, params.limit)
         return CompletionPage(
             items=[Completion.model_validate(item) for item in items],
             **page_info(total, params.skip, params.limit),
@@ -276,8 +288,15 @@ class TaskService:
             levels = len(await self.tasks.ancestry(task_in.parent_id))
             if levels + 1 > MAX_DEPTH:
                 raise _invalid("parent_id", f"subtasks go at most {MAX_DEPTH} levels deep")
-        list_id = parent.list_id if parent else task_in.list_id or await self.lists.inbox_id(creator)
-        await self.lists.require_role(creator, list_id, Role.editor)
+        if parent is not None:
+            list_id = parent.list_id
+        elif task_in.list_id is not None:
+            list_id = task_in.list_id
+        else:
+            # The creator's inbox, which only they own, and always will: no role to check.
+            list_id = await self.lists.inbox_id(creator)
+        if parent is not None or task_in.list_id is not None:
+            await self.lists.require_role(creator, list_id, Role.editor)
         await self._check_assignee(list_id, task_in.assignee_id)
         series_start = self._series_start(
             task_in.recurrence, task_in.due_date, task_in.timezone, "recurrence"
@@ -299,7 +318,8 @@ class TaskService:
             task.completed_at = now
         await self.tasks.add(task)
         assert task.id is not None
-        await self.tasks.set_labels(task.id, task.labels)
+        if task.labels:
+            await self.tasks.set_labels(task.id, task.labels)
         if task.status == TaskStatus.completed:
             await self._record(task, creator, now)
         self.tasks.note("task.created", task)
