@@ -142,7 +142,12 @@ class Database:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        self.read_session = async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+        # Reads run each statement on its own, as SQLite's do (see `_configure_sqlite`): on
+        # PostgreSQL that saves a BEGIN and a COMMIT, two round trips, around a one-statement read.
+        read_engine = engine
+        if engine.dialect.name == "postgresql":
+            read_engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self.read_session = async_sessionmaker(read_engine, class_=AsyncSession, expire_on_commit=False)
         write_engine = engine.execution_options(sqlite_begin="IMMEDIATE")
         self.write_session = async_sessionmaker(write_engine, class_=AsyncSession, expire_on_commit=False)
 
