@@ -277,9 +277,7 @@ TasksWriter = Annotated[User, Security(get_current_user, scopes=[Scope.tasks_wri
 ListsReader = Annotated[User, Security(get_current_user, scopes=[Scope.lists_read])]
 ListsWriter = Annotated[User, Security(get_current_user, scopes=[Scope.lists_write])]
 WebhooksUser = Annotated[User, Security(get_current_user, scopes=[Scope.webhooks])]
-SyncReader = Annotated[
-    User, Security(get_current_user, scopes=[Scope.sync, Scope.tasks_read, Scope.lists_read])
-]
+SyncCaller = Annotated[Caller, Security(get_caller, scopes=[Scope.sync, Scope.tasks_read, Scope.lists_read])]
 # For the hot reads, whose own statement checks the token: the caller, not yet their account.
 TasksReadCaller = Annotated[Caller, Security(get_caller, scopes=[Scope.tasks_read])]
 

@@ -3,24 +3,13 @@
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Table, bindparam, delete, exists, func, or_, update
+from sqlalchemy import delete, func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from todo_api.core.errors import UserExists
 from todo_api.models import ApiToken, RefreshToken, User
-
-_users: Table = User.__table__  # type: ignore[attr-defined]
-
-
-def holds_stamp() -> ColumnElement[bool]:
-    """In SQL: the account `:caller_id` still has the stamp `:caller_stamp` of its access token (a
-    password change or the account's deletion revokes it), for a read that checks the token in its
-    own statement."""
-    return exists().where(
-        _users.c.id == bindparam("caller_id"), _users.c.auth_stamp == bindparam("caller_stamp")
-    )
 
 
 class UserRepository:
@@ -32,7 +21,7 @@ class UserRepository:
 
     async def holds_stamp(self, user_id: int, stamp: str) -> bool:
         """Whether the account exists and still has this stamp (its access tokens are still good)."""
-        statement = select(_users.c.id).where(_users.c.id == user_id, _users.c.auth_stamp == stamp)
+        statement = select(User.id).where(col(User.id) == user_id, col(User.auth_stamp) == stamp)
         return (await self.session.exec(statement)).first() is not None
 
     async def get_by_login(self, login: str) -> User | None:

@@ -9,7 +9,7 @@ from todo_api.models.task import Task, TaskPriority, TaskStatus
 from todo_api.models.task_completion import TaskCompletion
 from todo_api.models.task_label import TaskLabel
 from todo_api.models.task_list import TaskList
-from todo_api.models.user import User
+from todo_api.models.user import User, holds_stamp
 from todo_api.models.webhook import Webhook, WebhookDelivery
 
 __all__ = [
@@ -29,4 +29,5 @@ __all__ = [
     "User",
     "Webhook",
     "WebhookDelivery",
+    "holds_stamp",
 ]

@@ -3,7 +3,7 @@ from enum import IntEnum, StrEnum
 from typing import Any
 
 from pydantic import field_validator
-from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, SmallInteger, String, func
+from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, Row, SmallInteger, String, func
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel, col
@@ -138,3 +138,29 @@ Index(
 )
 # Titles sort case-insensitively ("apple" before "Banana"), so their index is on lower(title).
 Index("ix_tasks_list_title", col(Task.list_id), func.lower(col(Task.title)), col(Task.id))
+
+
+# What a client sees of a task (TaskPublic's fields), and its version for the ETag.
+PUBLIC_FIELDS = (
+    "id",
+    "list_id",
+    "parent_id",
+    "position",
+    "title",
+    "description",
+    "status",
+    "priority",
+    "labels",
+    "due_date",
+    "recurrence",
+    "timezone",
+    "assignee_id",
+    "completed_at",
+    "created_by",
+    "created_at",
+    "updated_at",
+)
+_tasks = Task.__table__  # type: ignore[attr-defined]
+# A row of PUBLIC_COLUMNS.
+TaskRow = Row[Any]
+PUBLIC_COLUMNS = [*(_tasks.c[name] for name in PUBLIC_FIELDS), _tasks.c.version]

@@ -1,6 +1,6 @@
 from datetime import datetime
 
-from sqlalchemy import Index, func
+from sqlalchemy import ColumnElement, Index, Table, bindparam, exists, func
 from sqlmodel import Field, SQLModel, col
 
 from todo_api.core.db import UTCDateTime, utcnow
@@ -28,3 +28,13 @@ class User(UserBase, table=True):
 
 # Usernames are unique whatever their case: "Alice" and "ALICE" are one user.
 Index("uq_users_username_lower", func.lower(col(User.username)), unique=True)
+
+
+def holds_stamp() -> ColumnElement[bool]:
+    """In SQL: the account `:caller_id` still has the stamp `:caller_stamp` of an access token (a
+    password change or the account's deletion revokes it), for a read that checks the token in
+    its own statement."""
+    users: Table = User.__table__  # type: ignore[attr-defined]
+    return exists().where(
+        users.c.id == bindparam("caller_id"), users.c.auth_stamp == bindparam("caller_stamp")
+    )

@@ -4,14 +4,16 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, delete, event, func, insert, inspect, text
+from sqlalchemy import Table, bindparam, delete, event, func, insert, inspect, text, true
 from sqlalchemy.orm import Session
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from todo_api.core.changes import PendingChanges, pending, take
-from todo_api.models import ListMember, Role, SyncChange, SyncState, Task, TaskList, User
-from todo_api.tasks.repository import PUBLIC_COLUMNS
+from todo_api.core.errors import InvalidToken
+from todo_api.core.security import Caller
+from todo_api.models import ListMember, Role, SyncChange, SyncState, Task, TaskList, User, holds_stamp
+from todo_api.models.task import PUBLIC_COLUMNS, TaskRow
 
 # Serialises the numbering of change records on PostgreSQL (see SyncChange).
 SYNC_LOCK_ID = 0x5C0DE
@@ -35,6 +37,44 @@ def _gather(session: Session, _context: Any) -> None:
         changes.for_members.add((obj.list_id, "task", obj.id))
         for previous in inspect(obj).attrs.list_id.history.deleted or ():
             changes.for_members.add((previous, "task", obj.id))
+
+
+# The reads of every GET /sync, built once (bound parameters), over the tables' own columns: plain
+# Core, no ORM loading.
+_changes_table: Table = SyncChange.__table__  # type: ignore[attr-defined]
+_state_table: Table = SyncState.__table__  # type: ignore[attr-defined]
+_tasks_table: Table = Task.__table__  # type: ignore[attr-defined]
+_members_table: Table = ListMember.__table__  # type: ignore[attr-defined]
+
+# By whether the caller's access token is still to be checked (an API token was, when it was found).
+_MARKS = {
+    checks_stamp: select(
+        select(func.max(_changes_table.c.seq)).scalar_subquery(),
+        func.coalesce(select(_state_table.c.purged_through).scalar_subquery(), 0),
+        holds_stamp() if checks_stamp else true(),
+    )
+    for checks_stamp in (True, False)
+}
+_latest = func.max(_changes_table.c.seq)
+_LATEST_AFTER = (
+    select(_latest, _changes_table.c.kind, _changes_table.c.object_id)
+    .where(_changes_table.c.user_id == bindparam("user_id"), _changes_table.c.seq > bindparam("seq"))
+    .group_by(_changes_table.c.kind, _changes_table.c.object_id)
+    .order_by(_latest)
+    .limit(bindparam("limit"))
+)
+_member_of = select(_members_table.c.list_id).where(_members_table.c.user_id == bindparam("user_id"))
+_visible_tasks = (
+    select(*PUBLIC_COLUMNS)
+    .where(_tasks_table.c.list_id.in_(_member_of.scalar_subquery()), _tasks_table.c.deleted_at.is_(None))
+    .order_by(_tasks_table.c.id)
+)
+_TASKS_BY_ID = _visible_tasks.where(_tasks_table.c.id.in_(bindparam("ids", expanding=True)))
+_TASKS_AFTER = _visible_tasks.where(_tasks_table.c.id > bindparam("after_id"))
+
+
+def _caller_values(caller: Caller) -> dict[str, object]:
+    return {"caller_id": caller.user_id, "caller_stamp": caller.stamp}
 
 
 class SyncRepository:
@@ -103,29 +143,21 @@ class SyncRepository:
 
     # Reading.
 
-    async def last_seq(self) -> int:
-        """The newest committed change number (the purge mark if none is left)."""
-        newest = (await self.session.exec(select(func.max(col(SyncChange.seq))))).one()
-        return int(newest) if newest is not None else await self.purged_through()
-
-    async def purged_through(self) -> int:
-        state = (await self.session.exec(select(SyncState.purged_through))).first()
-        return int(state or 0)
+    async def marks(self, caller: Caller) -> tuple[int | None, int]:
+        """The newest committed change number (None if no record is left) and the purge mark, in
+        one statement that also checks the caller's access token: InvalidToken when it no longer
+        holds."""
+        statement = _MARKS[caller.stamp is not None]
+        newest, purged, valid = (await self.session.exec(statement, params=_caller_values(caller))).one()
+        if not valid:
+            raise InvalidToken
+        return (int(newest) if newest is not None else None), int(purged)
 
     async def latest_after(self, user_id: int, seq: int, limit: int) -> Sequence[tuple[int, str, int]]:
         """The objects changed for the user after `seq`, each once with its latest change number,
         in the order of those numbers: (seq, kind, object id)."""
-        latest = func.max(col(SyncChange.seq))
-        statement = (
-            select(latest, SyncChange.kind, SyncChange.object_id)
-            .where(col(SyncChange.user_id) == user_id, col(SyncChange.seq) > seq)
-            .group_by(col(SyncChange.kind), col(SyncChange.object_id))
-            .order_by(latest)
-            .limit(limit)
-        )
-        return [
-            (int(row[0] or 0), str(row[1]), int(row[2])) for row in (await self.session.exec(statement)).all()
-        ]
+        rows = await self.session.exec(_LATEST_AFTER, params={"user_id": user_id, "seq": seq, "limit": limit})
+        return [(int(row[0] or 0), str(row[1]), int(row[2])) for row in rows.all()]
 
     async def lists(
         self, user_id: int, *, ids: Iterable[int] | None = None, after_id: int = 0, limit: int | None = None
@@ -150,23 +182,16 @@ class SyncRepository:
 
     async def tasks(
         self, user_id: int, *, ids: Iterable[int] | None = None, after_id: int = 0, limit: int | None = None
-    ) -> Sequence[Row[Any]]:
-        """What a client sees of the tasks not in the trash on lists `user_id` is a member of
-        (plain rows: a read needs no ORM object)."""
-        member_of = select(ListMember.list_id).where(col(ListMember.user_id) == user_id)
-        statement = (
-            select(*PUBLIC_COLUMNS)
-            .where(col(Task.list_id).in_(member_of.scalar_subquery()), col(Task.deleted_at).is_(None))
-            .order_by(col(Task.id))
-        )
-        statement = (
-            statement.where(col(Task.id).in_(list(ids)))
-            if ids is not None
-            else statement.where(col(Task.id) > after_id)
-        )
-        if limit is not None:
-            statement = statement.limit(limit)
-        rows: Sequence[Row[Any]] = (await self.session.exec(statement)).all()
+    ) -> Sequence[TaskRow]:
+        """What a client sees of the tasks not in the trash on lists `user_id` is a member of (those
+        of `ids`, or by id after `after_id`): plain rows, a read needs no ORM object."""
+        if ids is not None:
+            statement, values = _TASKS_BY_ID, {"user_id": user_id, "ids": list(ids)}
+        else:
+            statement, values = _TASKS_AFTER, {"user_id": user_id, "after_id": after_id}
+            if limit is not None:
+                statement, values = _TASKS_AFTER.limit(bindparam("limit")), {**values, "limit": limit}
+        rows: Sequence[TaskRow] = (await self.session.exec(statement, params=values)).all()
         return rows
 
     # Retention.

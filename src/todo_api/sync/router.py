@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from todo_api.core.http import NO_STORE, client_gone, errors
-from todo_api.deps import SyncReader, SyncServiceDep
+from todo_api.deps import SyncCaller, SyncServiceDep
 from todo_api.sync.schemas import SyncAnswer, SyncParams
 
 router = APIRouter(prefix="/sync", tags=["sync"])
@@ -15,9 +15,8 @@ Params = Annotated[SyncParams, Query()]
 
 @router.get("", response_model=SyncAnswer, name="sync", responses=errors(401, 403, 410, 422))
 async def sync(
-    params: Params, user: SyncReader, changes: SyncServiceDep, request: Request, response: Response
+    params: Params, caller: SyncCaller, changes: SyncServiceDep, request: Request, response: Response
 ) -> SyncAnswer:
     """Everything you can see (no cursor), or what changed since the cursor; `wait` long-polls."""
-    assert user.id is not None
     response.headers.update(NO_STORE)
-    return await changes.sync(user.id, params, partial(client_gone, request))
+    return await changes.sync(caller, params, partial(client_gone, request))

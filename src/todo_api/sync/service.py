@@ -17,11 +17,12 @@ from datetime import timedelta
 
 from todo_api.core.clock import Clock, system_clock
 from todo_api.core.errors import CursorExpired, InvalidField
+from todo_api.core.security import Caller
 from todo_api.lists.service import ListView
 from todo_api.sync.notifier import Notifier
 from todo_api.sync.repository import SyncRepository
 from todo_api.sync.schemas import Deleted, SyncAnswer, SyncParams
-from todo_api.tasks.schemas import TaskPublic
+from todo_api.tasks.service import public_task
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,16 +69,20 @@ class SyncService:
         self.clock = clock
 
     async def sync(
-        self, user_id: int, params: SyncParams, client_gone: Callable[[], Awaitable[None]] | None = None
+        self, caller: Caller, params: SyncParams, client_gone: Callable[[], Awaitable[None]] | None = None
     ) -> SyncAnswer:
         """The answer to GET /sync; a long poll also ends as soon as `client_gone` returns (the
         client hung up: nobody would read the answer, and the waiting request's memory goes)."""
+        # First of all, in the same statement: is the caller's access token still good.
+        newest, purged = await self.changes.marks(caller)
+        user_id = caller.user_id
         if params.cursor is None:
-            start = Cursor(seq=await self.changes.last_seq(), issued=self.clock().timestamp(), lists_after=0)
+            seq = newest if newest is not None else purged
+            start = Cursor(seq=seq, issued=self.clock().timestamp(), lists_after=0)
             return await self._full(user_id, start, params.limit)
         cursor = self._decode(params.cursor)
         too_old = cursor.issued < (self.clock() - self.retention).timestamp()
-        if too_old or cursor.seq < await self.changes.purged_through():
+        if too_old or cursor.seq < purged:
             raise CursorExpired
         if cursor.lists_after is not None or cursor.tasks_after is not None:
             return await self._full(user_id, cursor, params.limit)
@@ -136,7 +141,7 @@ class SyncService:
             cursor=self._encode(following),
             has_more=not done,
             lists=[ListView(task_list, role).public() for task_list, role in lists],
-            tasks=[TaskPublic.model_validate(task) for task in tasks],
+            tasks=[public_task(task) for task in tasks],
             deleted=Deleted(),
         )
 
@@ -163,7 +168,7 @@ class SyncService:
             cursor=self._encode(Cursor(seq, self.clock().timestamp())),
             has_more=more,
             lists=[ListView(task_list, role).public() for task_list, role in lists],
-            tasks=[TaskPublic.model_validate(task) for task in tasks],
+            tasks=[public_task(task) for task in tasks],
             deleted=Deleted(
                 lists=[list_id for list_id in gathered.lists if list_id not in seen_lists],
                 tasks=[task_id for task_id in gathered.tasks if task_id not in seen_tasks],

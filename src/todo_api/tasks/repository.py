@@ -9,7 +9,6 @@ from sqlalchemy import (
     BindParameter,
     ColumnElement,
     Integer,
-    Row,
     Table,
     bindparam,
     delete,
@@ -22,11 +21,20 @@ from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from todo_api.auth.repository import holds_stamp
 from todo_api.core.changes import Event, note_event
 from todo_api.core.errors import InvalidToken, PreconditionFailed
 from todo_api.core.security import Caller
-from todo_api.models import ListMember, Role, Task, TaskCompletion, TaskLabel, TaskPriority, TaskStatus
+from todo_api.models import (
+    ListMember,
+    Role,
+    Task,
+    TaskCompletion,
+    TaskLabel,
+    TaskPriority,
+    TaskStatus,
+    holds_stamp,
+)
+from todo_api.models.task import PUBLIC_COLUMNS, TaskRow
 
 # The tables' own columns: a statement made of them is plain Core, with plain rows (an ORM attribute
 # anywhere in a statement sends its result through the ORM's loading, even with no entity in it).
@@ -108,29 +116,6 @@ def _order_by(sort: str) -> list[ColumnElement[Any]]:
         key = key.nulls_last()
     tie = _tasks.c.id.desc() if descending else _tasks.c.id.asc()
     return [key, tie]
-
-
-# What a client sees of a task (TaskPublic's fields), and its version for the ETag.
-PUBLIC_FIELDS = (
-    "id",
-    "list_id",
-    "parent_id",
-    "position",
-    "title",
-    "description",
-    "status",
-    "priority",
-    "labels",
-    "due_date",
-    "recurrence",
-    "timezone",
-    "assignee_id",
-    "completed_at",
-    "created_by",
-    "created_at",
-    "updated_at",
-)
-PUBLIC_COLUMNS = [*(_tasks.c[name] for name in PUBLIC_FIELDS), _tasks.c.version]
 
 
 def _visible_to() -> list[ColumnElement[bool]]:
@@ -265,14 +250,14 @@ class TaskRepository:
         row = (await self.session.exec(statement)).first()
         return (row[0], Role(row[1])) if row else None
 
-    async def read_visible(self, task_id: int, caller: Caller) -> Row[Any] | None:
+    async def read_visible(self, task_id: int, caller: Caller) -> TaskRow | None:
         """What a client sees of a task on a list the caller is a member of (`PUBLIC_FIELDS` and
         `version`), or None. One statement, which also checks the caller's access token: InvalidToken
         when it no longer holds. Plain rows, no ORM object: a read changes nothing."""
         checks_stamp = caller.stamp is not None
         statement = _statements(("read", checks_stamp), lambda: _read_statement(checks_stamp))
         values = {**_caller_values(caller), "task_id": task_id}
-        row: Row[Any] | None = (await self.session.exec(statement, params=values)).first()
+        row: TaskRow | None = (await self.session.exec(statement, params=values)).first()
         if row is None and checks_stamp:
             held = (await self.session.exec(select(holds_stamp()), params=values)).first()
             if not held:
@@ -281,7 +266,7 @@ class TaskRepository:
 
     async def page_visible(
         self, caller: Caller, where: TaskFilter, sort: str, skip: int, limit: int, now: datetime
-    ) -> tuple[Sequence[Row[Any]], int]:
+    ) -> tuple[Sequence[TaskRow], int]:
         """One page of the tasks on every list the caller is a member of that match the filter, as
         in `read_visible`, and how many match in all.
 

@@ -31,7 +31,7 @@ from todo_api.tasks.schemas import (
     TrashPage,
     TrashParams,
 )
-from todo_api.tasks.service import task_etag, version_etag
+from todo_api.tasks.service import public_task, task_etag, version_etag
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 
@@ -96,7 +96,7 @@ async def get_task(
         return not_modified(etag)
     response.headers["ETag"] = etag
     response.headers.update(NO_STORE)
-    return TaskPublic.model_validate(task)
+    return public_task(task)
 
 
 @router.put(

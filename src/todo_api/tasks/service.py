@@ -5,8 +5,6 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row
-
 from todo_api.core.clock import Clock, system_clock
 from todo_api.core.errors import Forbidden, InvalidField, PreconditionFailed, TaskNotFound
 from todo_api.core.http import if_match_allows
@@ -16,6 +14,7 @@ from todo_api.core.types import trim
 from todo_api.idempotency.service import Answer, IdempotencyService, fingerprint
 from todo_api.lists.service import ListService
 from todo_api.models import Role, Task, TaskCompletion, TaskStatus, User
+from todo_api.models.task import PUBLIC_FIELDS, TaskRow
 from todo_api.tasks import ordering, recurrence
 from todo_api.tasks.repository import TaskFilter, TaskRepository
 from todo_api.tasks.schemas import (
@@ -37,6 +36,12 @@ from todo_api.tasks.schemas import (
 
 # A task, its parent, grandparent and great-grandparent: no deeper.
 MAX_DEPTH = 4
+
+
+def public_task(row: TaskRow) -> TaskPublic:
+    """A row of `PUBLIC_COLUMNS` as the client sees it (a dict first: pydantic reads one three times
+    as fast as a row's attributes)."""
+    return TaskPublic.model_validate(dict(zip(PUBLIC_FIELDS, row, strict=False)))
 
 
 def task_etag(task: Task) -> str:
@@ -112,11 +117,11 @@ class TaskService:
             if parent is not None and await self.tasks.get_visible(parent, caller.user_id) is None:
                 raise TaskNotFound
         return TaskPage(
-            items=[TaskPublic.model_validate(row) for row in rows],
+            items=[public_task(row) for row in rows],
             **page_info(total, params.skip, params.limit),
         )
 
-    async def get(self, caller: Caller, task_id: int) -> Row[Any]:
+    async def get(self, caller: Caller, task_id: int) -> TaskRow:
         """What the caller sees of a task on one of their lists (`version` included, for the ETag);
         any other task is as missing as one that never existed."""
         found = await self.tasks.read_visible(task_id, caller)
