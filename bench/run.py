@@ -208,8 +208,8 @@ class Run:
                 data["scenarios"], data["rss_mb"] = await self.throughput(
                     service, seeded, self.config.pg_duration, wrk.SCENARIOS
                 )
-                data["long_polling"] = await self.long_polling(service, seeded, self.config.pg_duration)
-                await self.probes(service, database_url, data, [])
+            # Two workers on the same data as the one worker just measured: the probes below add a
+            # 20,000-task user and hundreds of tasks, which changes what the list costs.
             async with running_service(
                 "postgresql-workers2", database_url, self.secret_key, self.workdir, workers=2
             ) as service:
@@ -221,6 +221,9 @@ class Run:
                 "one_worker_rps": one,
                 "speedup": round(figures["list"]["rps"] / one, 3) if one else None,
             }
+            async with running_service("postgresql", database_url, self.secret_key, self.workdir) as service:
+                data["long_polling"] = await self.long_polling(service, seeded, self.config.pg_duration)
+                await self.probes(service, database_url, data, [])
 
     async def phase(self, name: str, coroutine: Any) -> None:
         """Run one backend's phase; a failure is recorded (the run exits non-zero) and the next one runs."""
