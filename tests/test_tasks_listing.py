@@ -6,6 +6,8 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
+from sqlalchemy import event
 
 from tests.factories import PRIORITY_RANK, SORT_KEYS, SignedInUser, UserFactory, create_task
 
@@ -486,3 +488,50 @@ async def test_updated_at_sort_follows_the_latest_change(
     page = await list_tasks(client, user, sort="-updated_at")
 
     assert [item["id"] for item in page["items"]] == [first["id"], third["id"], second["id"]]
+
+
+# On SQLite a page walks the index of its sort key (models/task.py): its planner sees every sort
+# index as equally good and, left alone, reads and sorts every live task of the caller's lists.
+
+
+@pytest.mark.parametrize(
+    ("query", "index"),
+    [
+        ("", "ix_tasks_list_created"),
+        ("sort=-priority&status_filter=todo", "ix_tasks_list_priority"),
+        ("status_filter=todo", "ix_tasks_list_status_created"),
+        ("sort=title", "ix_tasks_list_title"),
+        ("sort=due_date", "ix_tasks_list_due"),
+        ("sort=-updated_at", "ix_tasks_list_updated"),
+        ("sort=position", "ix_tasks_list_position"),
+    ],
+)
+async def test_a_page_walks_its_sort_index_on_sqlite(
+    app: FastAPI, backend: str, client: httpx.AsyncClient, users: UserFactory, query: str, index: str
+) -> None:
+    if backend != "sqlite":
+        pytest.skip("the index hint is SQLite's")
+    user = await users.create()
+    await create_task(client, user, title="one")
+    seen: list[tuple[str, Any]] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_args: Any) -> None:
+        if "count(*)" in statement and statement.lstrip().upper().startswith("SELECT TASKS.ID"):
+            seen.append((statement, parameters))
+
+    engine = app.state.database.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        response = await client.get(f"/tasks?{query}", headers=user.headers)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert response.status_code == 200, response.text
+    assert response.json()["total"] == 1
+    assert len(seen) == 1
+    statement, parameters = seen[0]
+    async with app.state.database.engine.connect() as connection:
+        plan = (await connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)).all()
+    # The outer scan of tasks (the count has a scan of its own, on whatever index covers it).
+    outer = [row[3] for row in plan if row[3].startswith("SEARCH tasks USING INDEX")]
+    assert outer, plan
+    assert outer[0].startswith(f"SEARCH tasks USING INDEX {index} "), plan

@@ -72,15 +72,18 @@ _version = Column("version", Integer, nullable=False, server_default="1")
 class Task(TaskBase, table=True):
     __tablename__ = "tasks"
     __mapper_args__ = {"version_id_col": _version}
-    # Every listing filters on the lists the caller can see and orders by one key plus id.
+    # Every listing reads the live tasks (deleted_at IS NULL) of the lists the caller can see, in
+    # the order of one key plus id: each of these walks one list's live tasks in its key's order, so
+    # a page stops after its rows however many tasks the lists hold (tasks/repository.py names the
+    # one to use on SQLite, whose planner cannot tell them apart).
     __table_args__ = (
-        Index("ix_tasks_list_created", "list_id", "created_at", "id"),
-        Index("ix_tasks_list_updated", "list_id", "updated_at", "id"),
-        Index("ix_tasks_list_due", "list_id", "due_date", "id"),
-        Index("ix_tasks_list_priority", "list_id", "priority", "id"),
-        Index("ix_tasks_list_status_created", "list_id", "status", "created_at", "id"),
+        Index("ix_tasks_list_created", "list_id", "deleted_at", "created_at", "id"),
+        Index("ix_tasks_list_updated", "list_id", "deleted_at", "updated_at", "id"),
+        Index("ix_tasks_list_due", "list_id", "deleted_at", "due_date", "id"),
+        Index("ix_tasks_list_priority", "list_id", "deleted_at", "priority", "id"),
+        Index("ix_tasks_list_status_created", "list_id", "deleted_at", "status", "created_at", "id"),
         # sort=position: by list, then position (siblings are contiguous in it within a parent).
-        Index("ix_tasks_list_position", "list_id", "position", "id"),
+        Index("ix_tasks_list_position", "list_id", "deleted_at", "position", "id"),
         # The trash of a list, newest deletion first.
         Index("ix_tasks_list_deleted", "list_id", "deleted_at", "id"),
         # AUTOINCREMENT: SQLite would otherwise hand a deleted task's id to the next one.
@@ -137,7 +140,9 @@ Index(
     unique=True,
 )
 # Titles sort case-insensitively ("apple" before "Banana"), so their index is on lower(title).
-Index("ix_tasks_list_title", col(Task.list_id), func.lower(col(Task.title)), col(Task.id))
+Index(
+    "ix_tasks_list_title", col(Task.list_id), col(Task.deleted_at), func.lower(col(Task.title)), col(Task.id)
+)
 
 
 # What a client sees of a task (TaskPublic's fields), and its version for the ETag.

@@ -206,9 +206,32 @@ def _page_statements(where: TaskFilter, sort: str, checks_stamp: bool) -> Any:
         .order_by(*_order_by(sort))
         .offset(bindparam("skip", type_=Integer))
         .limit(bindparam("limit", type_=Integer))
+        .with_hint(_tasks, f"INDEXED BY {_sort_index(where, sort)}", "sqlite")
     )
     empty = select(holds_stamp() if checks_stamp else true(), count)
     return page, empty
+
+
+# The index that walks a list's live tasks in each sort key's order (models/task.py).
+_SORT_INDEXES = {
+    "created_at": "ix_tasks_list_created",
+    "updated_at": "ix_tasks_list_updated",
+    "due_date": "ix_tasks_list_due",
+    "priority": "ix_tasks_list_priority",
+    "position": "ix_tasks_list_position",
+    "title": "ix_tasks_list_title",
+}
+
+
+def _sort_index(where: TaskFilter, sort: str) -> str:
+    """The index a page should walk on SQLite. Its planner sees every sort index as equally good
+    (each starts with list_id, deleted_at) and, with the caller's lists an IN, picks one that
+    cannot give the order: it then reads and sorts every live task of those lists. Walking the
+    sort key's index it stops after the page (20,000 tasks: 9.8 -> 0.5 ms)."""
+    name = sort.lstrip("-")
+    if name == "created_at" and where.status is not None:
+        return "ix_tasks_list_status_created"
+    return _SORT_INDEXES[name]
 
 
 def _token_check(checks_stamp: bool) -> list[ColumnElement[bool]]:
