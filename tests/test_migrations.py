@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from alembic import command
+from alembic.script import ScriptDirectory
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -23,7 +24,7 @@ from tests.migration_helpers import (
     schema,
     steps_from_base,
 )
-from todo_api.core.db import metadata
+from todo_api.core.db import MIGRATIONS_HEAD, metadata, upgrade_database
 
 # The tables every revision must keep the rows of, whatever else it does.
 KEPT_TABLES = ("users", "tasks")
@@ -110,3 +111,25 @@ async def test_upgrade_downgrade_upgrade_then_check(stairway_database: str) -> N
         assert declared <= present
     finally:
         await engine.dispose()
+
+
+def test_the_services_idea_of_head_is_alembics() -> None:
+    # A database at MIGRATIONS_HEAD skips Alembic at start-up: a migration added without moving it
+    # would never run.
+    script = ScriptDirectory.from_config(alembic_config("sqlite+aiosqlite:///unused.db"))
+    assert script.get_current_head() == MIGRATIONS_HEAD
+
+
+async def test_a_database_behind_head_is_migrated_at_start(stairway_database: str) -> None:
+    config = alembic_config(stairway_database)
+    await asyncio.to_thread(command.upgrade, config, "0010")
+    await asyncio.to_thread(upgrade_database, stairway_database)
+    engine = create_async_engine(stairway_database, poolclass=NullPool)
+    try:
+        async with engine.connect() as connection:
+            version = (
+                await connection.exec_driver_sql("SELECT version_num FROM alembic_version")
+            ).scalar_one()
+    finally:
+        await engine.dispose()
+    assert version == MIGRATIONS_HEAD

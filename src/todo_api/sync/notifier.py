@@ -12,7 +12,6 @@ import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 
-import asyncpg
 import structlog
 from sqlalchemy import make_url
 
@@ -79,6 +78,9 @@ class Notifier:
         self.wake(int(user_id) for user_id in payload.split(",") if user_id.isdigit())
 
     async def _listen(self, dsn: str) -> None:
+        # Imported here: a SQLite service never loads the PostgreSQL driver (a start-up cost).
+        import asyncpg  # noqa: PLC0415
+
         while True:
             try:
                 connection = await asyncpg.connect(dsn)
