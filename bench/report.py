@@ -238,10 +238,16 @@ def _probe_rows(results: Results, marks: dict[str, Target]) -> list[str]:
                 f"{mark(f'RSS per worker ({backend}, {label})')}"
             )
         if start := data.get("start"):
+            environments = start.get("environments", {})
+            where = "production install" if "production" in environments else "development environment"
+            development = environments.get("development") if "production" in environments else None
+            beside = f"; development environment median {development['median_s']} s" if development else ""
             rows.append(
-                f"{backend}: spawn to first /health 200 (migrated database, {start['tries']} tries): "
-                f"min {start['min_s']} s, median {start['median_s']} s; fresh database with migrations "
-                f"{_fmt(data.get('first_start_s'), 2)} s {mark(f'start to /health 200 ({backend}, median)')}"
+                f"{backend}: spawn to first /health 200 (migrated database, {start['tries']} tries, {where}):"
+                " "
+                f"min {start['min_s']} s, median {start['median_s']} s{beside}; fresh database with "
+                f"migrations {_fmt(data.get('first_start_s'), 2)} s "
+                f"{mark(f'start to /health 200 ({backend}, median)')}"
             )
     return rows
 

@@ -148,11 +148,17 @@ async def stop(server: Server) -> None:
 
 @contextlib.asynccontextmanager
 async def running_service(
-    name: str, database_url: str, secret_key: str, log_dir: Path, workers: int = 1
+    name: str,
+    database_url: str,
+    secret_key: str,
+    log_dir: Path,
+    workers: int = 1,
+    python: str = sys.executable,
 ) -> AsyncIterator[Server]:
-    """`python -m todo_api` on a free port, ready (GET /health is 200) when this yields."""
+    """`python -m todo_api` on a free port, ready (GET /health is 200) when this yields; `python` is
+    the interpreter of the environment it runs from (the benchmark's own by default)."""
     port = free_port()
-    argv = [sys.executable, "-m", "todo_api"]
+    argv = [python, "-m", "todo_api"]
     server = _spawn(name, argv, service_env(database_url, port, secret_key, workers), port, log_dir)
     try:
         await wait_ready(server, "/health")
@@ -202,3 +208,22 @@ async def postgres_database(admin_url: str) -> AsyncIterator[str]:
                 progress(f"WARNING: could not drop PostgreSQL database {name}: {error}")
     finally:
         await engine.dispose()
+
+
+async def production_python(directory: Path) -> str | None:
+    """The interpreter of the project installed as the image installs it (`uv sync --locked --no-dev
+    --no-editable`, see the Dockerfile) into `directory`; None, with the reason printed, when uv
+    cannot make one here."""
+    env = {**os.environ, "UV_PROJECT_ENVIRONMENT": str(directory)}
+    argv = ["uv", "sync", "--locked", "--no-dev", "--no-editable", "--quiet"]
+    try:
+        done = await asyncio.to_thread(
+            subprocess.run, argv, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300
+        )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        progress(f"no production install to time: {error}")
+        return None
+    if done.returncode != 0:
+        progress(f"no production install to time: uv sync said {done.stderr.strip()[-300:]}")
+        return None
+    return str(directory / "bin" / "python")
