@@ -268,12 +268,21 @@ async def get_current_user(
     return await authenticator.user(caller)
 
 
+async def get_checked_caller(
+    caller: Annotated[Caller, Security(get_caller)], authenticator: AuthenticatorDep
+) -> Caller:
+    """The caller, their token checked against the database (one primary-key read; the account
+    itself is not loaded: the task routes need only its id)."""
+    await authenticator.check(caller)
+    return caller
+
+
 # Any signed-in user, with a password or with an API token of any scopes.
 CurrentUser = Annotated[User, Security(get_current_user)]
 # Signed in with a password: API tokens may not manage tokens, change the password or delete the account.
 SessionUser = Annotated[User, Security(get_current_user, scopes=[SESSION])]
-TasksReader = Annotated[User, Security(get_current_user, scopes=[Scope.tasks_read])]
-TasksWriter = Annotated[User, Security(get_current_user, scopes=[Scope.tasks_write])]
+TasksReader = Annotated[Caller, Security(get_checked_caller, scopes=[Scope.tasks_read])]
+TasksWriter = Annotated[Caller, Security(get_checked_caller, scopes=[Scope.tasks_write])]
 ListsReader = Annotated[User, Security(get_current_user, scopes=[Scope.lists_read])]
 ListsWriter = Annotated[User, Security(get_current_user, scopes=[Scope.lists_write])]
 WebhooksUser = Annotated[User, Security(get_current_user, scopes=[Scope.webhooks])]

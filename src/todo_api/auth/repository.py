@@ -9,7 +9,10 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from todo_api.core.errors import UserExists
-from todo_api.models import ApiToken, RefreshToken, User
+from todo_api.models import ApiToken, RefreshToken, User, holds_stamp
+
+# Checked on every request of the task routes: built once.
+_HOLDS_STAMP = select(holds_stamp())
 
 
 class UserRepository:
@@ -21,8 +24,8 @@ class UserRepository:
 
     async def holds_stamp(self, user_id: int, stamp: str) -> bool:
         """Whether the account exists and still has this stamp (its access tokens are still good)."""
-        statement = select(User.id).where(col(User.id) == user_id, col(User.auth_stamp) == stamp)
-        return (await self.session.exec(statement)).first() is not None
+        values = {"caller_id": user_id, "caller_stamp": stamp}
+        return bool((await self.session.exec(_HOLDS_STAMP, params=values)).first())
 
     async def get_by_login(self, login: str) -> User | None:
         """The user whose username or email is `login`, whatever its case."""

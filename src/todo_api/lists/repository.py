@@ -4,7 +4,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, update
+from sqlalchemy import ColumnElement, bindparam, delete, func, update
 from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -32,6 +32,10 @@ def _order_by(sort: str) -> list[ColumnElement[Any]]:
 def _as_member(user_id: int) -> ColumnElement[bool]:
     """Join condition: the membership of `user_id` in the list of the row."""
     return (col(ListMember.list_id) == col(TaskList.id)) & (col(ListMember.user_id) == user_id)
+
+
+# Read by every task created without a list: built once.
+_INBOX_ID = select(TaskList.id).where(col(TaskList.owner_id) == bindparam("user_id"), col(TaskList.is_inbox))
 
 
 class ListRepository:
@@ -76,8 +80,8 @@ class ListRepository:
         return Role(role) if role is not None else None
 
     async def inbox_id(self, user_id: int) -> int | None:
-        statement = select(TaskList.id).where(col(TaskList.owner_id) == user_id, col(TaskList.is_inbox))
-        return (await self.session.exec(statement)).first()
+        inbox: int | None = (await self.session.exec(_INBOX_ID, params={"user_id": user_id})).first()
+        return inbox
 
     async def page_for_member(
         self, user_id: int, sort: str, skip: int, limit: int

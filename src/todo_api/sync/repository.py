@@ -63,6 +63,9 @@ _LATEST_AFTER = (
     .order_by(_latest)
     .limit(bindparam("limit"))
 )
+_MEMBERS_OF_LISTS = select(_members_table.c.list_id, _members_table.c.user_id).where(
+    _members_table.c.list_id.in_(bindparam("list_ids", expanding=True))
+)
 _member_of = select(_members_table.c.list_id).where(_members_table.c.user_id == bindparam("user_id"))
 _visible_tasks = (
     select(*PUBLIC_COLUMNS)
@@ -107,11 +110,9 @@ class SyncRepository:
         rows = set(changes.for_users)
         list_ids = {list_id for list_id, _, _ in changes.for_members}
         if list_ids:
-            statement = select(ListMember.list_id, ListMember.user_id).where(
-                col(ListMember.list_id).in_(list_ids)
-            )
             members: dict[int, list[int]] = {}
-            for list_id, user_id in (await self.session.exec(statement)).all():
+            found = await self.session.exec(_MEMBERS_OF_LISTS, params={"list_ids": list(list_ids)})
+            for list_id, user_id in found.all():
                 members.setdefault(list_id, []).append(user_id)
             for list_id, kind, object_id in changes.for_members:
                 rows.update((user_id, kind, object_id) for user_id in members.get(list_id, ()))

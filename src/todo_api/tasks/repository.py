@@ -186,6 +186,23 @@ def _statements(key: tuple[object, ...], build: Callable[[], Any]) -> Any:
     return statement
 
 
+# The last position among siblings, as `_siblings` reads it (the unique index on siblings serves it).
+_LAST_POSITION = select(func.max(_tasks.c.position)).where(
+    _tasks.c.list_id == bindparam("list_id"), func.coalesce(_tasks.c.parent_id, 0) == bindparam("parent_key")
+)
+
+
+def _visible_statement(for_update: bool) -> Any:
+    """A live task by `:task_id` and the role of `:user_id` on its list (as ORM objects: a write
+    follows)."""
+    statement = (
+        select(Task, ListMember.role)
+        .join(ListMember, _as_member(bindparam("user_id")))
+        .where(col(Task.id) == bindparam("task_id"), _live())
+    )
+    return statement.with_for_update(of=Task) if for_update else statement
+
+
 def _read_statement(checks_stamp: bool) -> Any:
     """A live task by `:task_id` on a list `:caller_id` is a member of, and the token check."""
     return (
@@ -263,14 +280,8 @@ class TaskRepository:
 
         `for_update` locks the row until the transaction ends, for a read that precedes a write.
         """
-        statement = (
-            select(Task, ListMember.role)
-            .join(ListMember, _as_member(user_id))
-            .where(col(Task.id) == task_id, _live())
-        )
-        if for_update:
-            statement = statement.with_for_update(of=Task)
-        row = (await self.session.exec(statement)).first()
+        statement = _statements(("visible", for_update), lambda: _visible_statement(for_update))
+        row = (await self.session.exec(statement, params={"task_id": task_id, "user_id": user_id})).first()
         return (row[0], Role(row[1])) if row else None
 
     async def read_visible(self, task_id: int, caller: Caller) -> TaskRow | None:
@@ -372,6 +383,11 @@ class TaskRepository:
     async def last_position(
         self, list_id: int, parent_id: int | None, exclude: int | None = None
     ) -> str | None:
+        if exclude is None:
+            # Every task created at the end of its list: built once.
+            values = {"list_id": list_id, "parent_key": parent_id or 0}
+            last: str | None = (await self.session.exec(_LAST_POSITION, params=values)).one()
+            return last
         statement = select(func.max(col(Task.position))).where(*self._siblings(list_id, parent_id, exclude))
         return (await self.session.exec(statement)).one()
 

@@ -13,7 +13,7 @@ from todo_api.core.security import Caller
 from todo_api.core.types import trim
 from todo_api.idempotency.service import Answer, IdempotencyService, fingerprint
 from todo_api.lists.service import ListService
-from todo_api.models import Role, Task, TaskCompletion, TaskStatus, User
+from todo_api.models import Role, Task, TaskCompletion, TaskStatus
 from todo_api.models.task import PUBLIC_FIELDS, TaskRow
 from todo_api.tasks import ordering, recurrence
 from todo_api.tasks.repository import TaskFilter, TaskRepository
@@ -75,11 +75,10 @@ class TaskService:
         self.idempotency = idempotency
         self.clock = clock
 
-    async def create(self, user: User, task_in: TaskCreate, idempotency_key: str | None = None) -> Answer:
+    async def create(self, caller: Caller, task_in: TaskCreate, idempotency_key: str | None = None) -> Answer:
         """A new task in a list where the user is an editor (their inbox, or the parent's list, by
         default); with an idempotency key, a retry gets the first answer back."""
-        assert user.id is not None
-        creator = user.id
+        creator = caller.user_id
 
         async def insert() -> Answer:
             task = await self._insert(creator, task_in)
@@ -129,38 +128,37 @@ class TaskService:
             raise TaskNotFound
         return found
 
-    async def replace(self, user: User, task_id: int, task_in: TaskCreate, if_match: str | None) -> Task:
+    async def replace(self, caller: Caller, task_id: int, task_in: TaskCreate, if_match: str | None) -> Task:
         """PUT: every writable field takes the sent value or its default; list and parent stay
         unless sent."""
-        task = await self._get_for_write(user, task_id, if_match)
+        task = await self._get_for_write(caller, task_id, if_match)
         changes = task_in.model_dump()
         for name in ("list_id", "parent_id"):
             if name not in task_in.model_fields_set:
                 del changes[name]
-        return await self._apply(user, task, changes)
+        return await self._apply(caller, task, changes)
 
-    async def update(self, user: User, task_id: int, task_in: TaskUpdate, if_match: str | None) -> Task:
+    async def update(self, caller: Caller, task_id: int, task_in: TaskUpdate, if_match: str | None) -> Task:
         """PATCH: only the fields sent change."""
-        task = await self._get_for_write(user, task_id, if_match)
-        return await self._apply(user, task, task_in.model_dump(exclude_unset=True))
+        task = await self._get_for_write(caller, task_id, if_match)
+        return await self._apply(caller, task, task_in.model_dump(exclude_unset=True))
 
-    async def complete(self, user: User, task_id: int, if_match: str | None) -> Task:
+    async def complete(self, caller: Caller, task_id: int, if_match: str | None) -> Task:
         """Complete the task and its open subtasks; a recurring task moves to its next occurrence.
         Completing a completed task changes nothing."""
-        task = await self._get_for_write(user, task_id, if_match)
+        task = await self._get_for_write(caller, task_id, if_match)
         if task.status != TaskStatus.completed:
             now = self.clock()
-            await self._complete(user, task, now)
+            await self._complete(caller, task, now)
             task.updated_at = now
             await self.tasks.add(task)
             self.tasks.note("task.completed", task)
         return task
 
-    async def move(self, user: User, task_id: int, move: TaskMove, if_match: str | None) -> Task:
+    async def move(self, caller: Caller, task_id: int, move: TaskMove, if_match: str | None) -> Task:
         """Place the task after a sibling (or first), under a parent, in a list; its subtasks come
         along. Only the moved task changes (and the list of its subtasks)."""
-        assert user.id is not None
-        task = await self._get_for_write(user, task_id, if_match)
+        task = await self._get_for_write(caller, task_id, if_match)
         sent = move.model_fields_set
         list_id = move.list_id if move.list_id is not None else task.list_id
         if "parent_id" in sent:
@@ -168,10 +166,10 @@ class TaskService:
         else:
             parent_id = task.parent_id if list_id == task.list_id else None
         if list_id != task.list_id:
-            await self.lists.require_role(user.id, list_id, Role.editor)
+            await self.lists.require_role(caller.user_id, list_id, Role.editor)
             await self._check_assignee(list_id, task.assignee_id)
         if parent_id is not None and (parent_id != task.parent_id or list_id != task.list_id):
-            await self._check_parent(user.id, task, parent_id, list_id)
+            await self._check_parent(caller.user_id, task, parent_id, list_id)
         before, after = await self._gap(task, list_id, parent_id, move.after_id)
         same_place = list_id == task.list_id and parent_id == task.parent_id
         if (
@@ -191,35 +189,33 @@ class TaskService:
         self._note_moved(task, previous)
         return task
 
-    async def delete(self, user: User, task_id: int, if_match: str | None) -> None:
+    async def delete(self, caller: Caller, task_id: int, if_match: str | None) -> None:
         """Move the task to its list's trash; its subtasks go with it."""
-        assert user.id is not None
-        task = await self._get_for_write(user, task_id, if_match)
+        task = await self._get_for_write(caller, task_id, if_match)
         now = self.clock()
         subtasks = await self._subtasks(task)
         for subtask in subtasks:
-            subtask.deleted_at, subtask.deleted_by, subtask.trashed_with_id = now, user.id, task.id
+            subtask.deleted_at, subtask.deleted_by, subtask.trashed_with_id = now, caller.user_id, task.id
             subtask.updated_at = now
-        task.deleted_at, task.deleted_by, task.updated_at = now, user.id, now
+        task.deleted_at, task.deleted_by, task.updated_at = now, caller.user_id, now
         await self.tasks.add(task)
         for trashed in (task, *subtasks):
             self.tasks.note("task.deleted", trashed)
 
-    async def trash(self, user: User, params: TrashParams) -> TrashPage:
+    async def trash(self, caller: Caller, params: TrashParams) -> TrashPage:
         """The trash of every list the user can see (or of one), newest deletion first."""
-        assert user.id is not None
         if params.list_id is not None:
-            await self.lists.require_role(user.id, params.list_id, Role.viewer)
-        items, total = await self.tasks.trash_page(user.id, params.list_id, params.skip, params.limit)
+            await self.lists.require_role(caller.user_id, params.list_id, Role.viewer)
+        items, total = await self.tasks.trash_page(caller.user_id, params.list_id, params.skip, params.limit)
         return TrashPage(
             items=[TrashedTask.model_validate(task) for task in items],
             **page_info(total, params.skip, params.limit),
         )
 
-    async def restore(self, user: User, task_id: int) -> Task:
+    async def restore(self, caller: Caller, task_id: int) -> Task:
         """Bring a trash item back with the subtasks that went with it: under its old parent if that
         is still there, else at the top level of its list."""
-        task = await self._trashed_for_write(user, task_id)
+        task = await self._trashed_for_write(caller, task_id)
         assert task.id is not None
         now = self.clock()
         subtasks = await self.tasks.trashed_with(task.id)
@@ -237,9 +233,9 @@ class TaskService:
             self.tasks.note("task.restored", restored)
         return task
 
-    async def delete_for_good(self, user: User, task_id: int) -> None:
+    async def delete_for_good(self, caller: Caller, task_id: int) -> None:
         """Delete a trash item, and the subtasks that went with it, for good."""
-        task = await self._trashed_for_write(user, task_id)
+        task = await self._trashed_for_write(caller, task_id)
         await self._delete_items([task])
 
     async def purge_trash(self, retention_days: int) -> int:
@@ -267,10 +263,9 @@ class TaskService:
         for item in items:
             await self.tasks.delete(item)
 
-    async def completions(self, user: User, task_id: int, params: CompletionParams) -> CompletionPage:
+    async def completions(self, caller: Caller, task_id: int, params: CompletionParams) -> CompletionPage:
         """The task's completions, newest first."""
-        assert user.id is not None
-        if await self.tasks.get_visible(task_id, user.id) is None:
+        if await self.tasks.get_visible(task_id, caller.user_id) is None:
             raise TaskNotFound
         items, total = await self.tasks.completions(task_id, params.skip, params.limit)
         return CompletionPage(
@@ -278,10 +273,9 @@ class TaskService:
             **page_info(total, params.skip, params.limit),
         )
 
-    async def labels(self, user: User) -> LabelList:
+    async def labels(self, caller: Caller) -> LabelList:
         """Every label on a task the user can see, with how many such tasks carry it."""
-        assert user.id is not None
-        counts = await self.tasks.label_counts(user.id)
+        counts = await self.tasks.label_counts(caller.user_id)
         return LabelList(items=[Label(name=name, task_count=count) for name, count in counts])
 
     async def _insert(self, creator: int, task_in: TaskCreate) -> Task:
@@ -330,9 +324,8 @@ class TaskService:
         self.tasks.note("task.created", task)
         return task
 
-    async def _trashed_for_write(self, user: User, task_id: int) -> Task:
-        assert user.id is not None
-        found = await self.tasks.get_trashed(task_id, user.id, for_update=True)
+    async def _trashed_for_write(self, caller: Caller, task_id: int) -> Task:
+        found = await self.tasks.get_trashed(task_id, caller.user_id, for_update=True)
         if found is None:
             raise TaskNotFound
         task, role = found
@@ -340,11 +333,10 @@ class TaskService:
             raise Forbidden
         return task
 
-    async def _get_for_write(self, user: User, task_id: int, if_match: str | None) -> Task:
+    async def _get_for_write(self, caller: Caller, task_id: int, if_match: str | None) -> Task:
         """The task, locked for this transaction, if the user's role allows writing it and the
         client's If-Match (if any) still holds: 404, then 403, then 412."""
-        assert user.id is not None
-        found = await self.tasks.get_visible(task_id, user.id, for_update=True)
+        found = await self.tasks.get_visible(task_id, caller.user_id, for_update=True)
         if found is None:
             raise TaskNotFound
         task, role = found
@@ -355,7 +347,7 @@ class TaskService:
             raise PreconditionFailed(etag)
         return task
 
-    async def _apply(self, user: User, task: Task, changes: dict[str, Any]) -> Task:
+    async def _apply(self, caller: Caller, task: Task, changes: dict[str, Any]) -> Task:
         """Apply PUT or PATCH changes: structure (list, parent), assignee, recurrence, status, labels."""
         if "labels" in changes:
             changes["labels"] = sorted_labels(changes["labels"])
@@ -364,7 +356,7 @@ class TaskService:
             return task
         now = self.clock()
         previous = task.list_id
-        await self._restructure(user, task, changed, now, sent_parent="parent_id" in changes)
+        await self._restructure(caller, task, changed, now, sent_parent="parent_id" in changes)
         self._apply_schedule(task, changed)
         status = changed.pop("status", None)
         for name in ("list_id", "parent_id", "due_date", "recurrence", "timezone"):
@@ -372,7 +364,7 @@ class TaskService:
         for name, value in changed.items():
             setattr(task, name, value)
         if status == TaskStatus.completed:
-            await self._complete(user, task, now)
+            await self._complete(caller, task, now)
         elif status is not None:
             task.status, task.completed_at = status, None
         task.updated_at = now
@@ -394,25 +386,24 @@ class TaskService:
         self.tasks.note("task.moved", task, previous_list_id=moved_lists)
 
     async def _restructure(
-        self, user: User, task: Task, changed: dict[str, Any], now: datetime, *, sent_parent: bool
+        self, caller: Caller, task: Task, changed: dict[str, Any], now: datetime, *, sent_parent: bool
     ) -> None:
         """A new list or parent (checked), and a new assignee (checked against the list).
 
         A parent sent with a new list is checked even if it is the current one (it is in the old
         list, so it is a 422); a new list without a parent sent makes the task top-level there.
         """
-        assert user.id is not None
         list_id = changed.get("list_id", task.list_id)
         if sent_parent and "parent_id" not in changed and list_id != task.list_id:
             changed["parent_id"] = task.parent_id
         parent_id = changed.get("parent_id", task.parent_id if list_id == task.list_id else None)
         if list_id != task.list_id:
             # Moving a task out of a list and into another needs the editor role on both.
-            await self.lists.require_role(user.id, list_id, Role.editor)
+            await self.lists.require_role(caller.user_id, list_id, Role.editor)
         if "list_id" in changed or "assignee_id" in changed:
             await self._check_assignee(list_id, changed.get("assignee_id", task.assignee_id))
         if parent_id is not None and (parent_id != task.parent_id or list_id != task.list_id):
-            await self._check_parent(user.id, task, parent_id, list_id)
+            await self._check_parent(caller.user_id, task, parent_id, list_id)
         if list_id == task.list_id and parent_id == task.parent_id:
             return
         # Last among its new siblings (the top-level tasks of a new list, unless a parent was sent).
@@ -448,10 +439,9 @@ class TaskService:
             raise _invalid(field, str(error)) from None
         return due
 
-    async def _complete(self, user: User, task: Task, now: datetime) -> None:
+    async def _complete(self, caller: Caller, task: Task, now: datetime) -> None:
         """`task` enters completed (it was not): recorded; a recurring one moves on instead."""
-        assert user.id is not None
-        await self._record(task, user.id, now)
+        await self._record(task, caller.user_id, now)
         subtasks = await self._subtasks(task)
         if task.recurrence and task.series_start and task.due_date:
             after = max(task.due_date, now)
@@ -467,7 +457,7 @@ class TaskService:
         for subtask in subtasks:
             if subtask.status != TaskStatus.completed:
                 subtask.status, subtask.completed_at, subtask.updated_at = TaskStatus.completed, now, now
-                await self._record(subtask, user.id, now)
+                await self._record(subtask, caller.user_id, now)
                 self.tasks.note("task.completed", subtask)
 
     async def _record(self, task: Task, user_id: int, now: datetime) -> None:

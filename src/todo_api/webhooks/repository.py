@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, update
+from sqlalchemy import bindparam, delete, func, insert, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -27,6 +27,16 @@ class Claimed:
     webhook_id: int
     url: str
     secret: str
+
+
+# Run at the commit of every write: built once, with the ids as (expanding) bound parameters.
+_ACTIVE_FOR = select(Webhook).where(
+    col(Webhook.active).is_(True),
+    col(Webhook.user_id).in_(
+        select(ListMember.user_id).where(col(ListMember.list_id).in_(bindparam("list_ids", expanding=True)))
+    )
+    | col(Webhook.user_id).in_(bindparam("user_ids", expanding=True)),
+)
 
 
 class WebhookRepository:
@@ -126,12 +136,8 @@ class WebhookRepository:
     async def active_for(self, list_ids: Iterable[int], user_ids: Iterable[int]) -> Sequence[Webhook]:
         """The active webhooks of the members of these lists and of these users: one statement,
         so a write where nobody has a webhook (the usual case) costs one query."""
-        lists, users = list(set(list_ids)), list(set(user_ids))
-        members = select(ListMember.user_id).where(col(ListMember.list_id).in_(lists))
-        statement = select(Webhook).where(
-            col(Webhook.active).is_(True), col(Webhook.user_id).in_(members) | col(Webhook.user_id).in_(users)
-        )
-        return (await self.session.exec(statement)).all()
+        values = {"list_ids": list(set(list_ids)), "user_ids": list(set(user_ids))}
+        return (await self.session.exec(_ACTIVE_FOR, params=values)).all()
 
     async def tasks(self, task_ids: Iterable[int]) -> dict[int, Task]:
         ids = list(set(task_ids))
