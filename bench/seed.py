@@ -3,7 +3,7 @@
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, TypeVar
@@ -28,8 +28,10 @@ class BenchUser:
     username: str
     password: str
     token: str
-    task_ids: list[int]
+    task_ids: list[int]  # every task the user made: half in their inbox, half in the list they share
     sync_cursor: str = ""  # a GET /sync cursor SYNC_CHANGES changes behind (see prepare_sync)
+    shared_list_id: int = 0  # a list of theirs the next user is an editor of (see share_lists)
+    inbox_task_ids: list[int] = field(default_factory=list)  # the tasks only they can see
 
 
 SYNC_CHANGES = 20
@@ -92,8 +94,35 @@ async def bounded(limit: int, jobs: Sequence[Callable[[], Awaitable[T]]]) -> lis
 
 
 async def create_task(http: httpx.AsyncClient, user: BenchUser, number: int, salt: int) -> None:
-    response = await http.post("/tasks", json=task_body(number, salt), headers=auth(user.token))
-    user.task_ids.append(expect(response, 201, f"create a task for {user.username}").json()["id"])
+    """Even-numbered tasks go to the user's inbox, odd ones to the list they share (if any)."""
+    body = task_body(number, salt)
+    shared = bool(user.shared_list_id) and number % 2 == 1
+    if shared:
+        body["list_id"] = user.shared_list_id
+    response = await http.post("/tasks", json=body, headers=auth(user.token))
+    task_id = expect(response, 201, f"create a task for {user.username}").json()["id"]
+    user.task_ids.append(task_id)
+    if not shared:
+        user.inbox_task_ids.append(task_id)
+
+
+async def share_lists(http: httpx.AsyncClient, users: list[BenchUser]) -> None:
+    """Each user makes a list and makes the next user (in a ring) an editor of it: every user's
+    `GET /tasks` then shows their own tasks and half of another user's, as the fast-path issue asks."""
+    for index, user in enumerate(users):
+        response = await http.post(
+            "/lists", json={"name": f"Shared by {user.username}"}, headers=auth(user.token)
+        )
+        user.shared_list_id = expect(response, 201, f"a list of {user.username}").json()["id"]
+        member = users[(index + 1) % len(users)]
+        if member is user:
+            continue
+        response = await http.post(
+            f"/lists/{user.shared_list_id}/members",
+            json={"user": member.username, "role": "editor"},
+            headers=auth(user.token),
+        )
+        expect(response, 201, f"share {user.username}'s list with {member.username}")
 
 
 async def create_tasks(users: list[BenchUser], count: int, http: httpx.AsyncClient, limit: int) -> None:
@@ -114,12 +143,14 @@ class Seeded:
 
 
 async def seed(base_url: str, users: int, tasks_per_user: int, concurrency: int) -> Seeded:
-    """`users` users with `tasks_per_user` tasks each, and `users` creators, all through the public API."""
+    """`users` users with `tasks_per_user` tasks each, half of them in a list shared with the next
+    user, and `users` creators, all through the public API."""
     began = time.monotonic()
     async with client(base_url, concurrency) as http:
         names = [f"bench_user_{index:02d}" for index in range(users)]
         names += [f"bench_creator_{index:02d}" for index in range(users)]
         created = await bounded(concurrency, [partial(create_user, http, name) for name in names])
+        await share_lists(http, created[:users])
         await create_tasks(created[:users], tasks_per_user, http, concurrency)
     return Seeded(created[:users], created[users:], time.monotonic() - began)
 
@@ -212,7 +243,8 @@ async def _cursor_with_changes(http: httpx.AsyncClient, user: BenchUser) -> None
         params = {"limit": 1000, "cursor": page["cursor"]}
         if not page["has_more"]:
             break
-    for task_id in user.task_ids[:SYNC_CHANGES]:
+    # Tasks of their inbox: a change in their shared list would also be news for the next user.
+    for task_id in user.inbox_task_ids[:SYNC_CHANGES]:
         response = await http.patch(
             f"/tasks/{task_id}", json={"description": "changed for sync"}, headers=auth(user.token)
         )
@@ -220,7 +252,7 @@ async def _cursor_with_changes(http: httpx.AsyncClient, user: BenchUser) -> None
     user.sync_cursor = str(params["cursor"])
     response = await http.get("/sync", params={"cursor": user.sync_cursor}, headers=auth(user.token))
     changed = len(expect(response, 200, "GET /sync with the scenario's cursor").json()["tasks"])
-    if changed != min(SYNC_CHANGES, len(user.task_ids)):
+    if changed != min(SYNC_CHANGES, len(user.inbox_task_ids)):
         raise HarnessError(f"the sync scenario's cursor answers {changed} tasks, not {SYNC_CHANGES}")
 
 
