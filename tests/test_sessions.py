@@ -432,3 +432,33 @@ async def test_a_deleted_accounts_token_reads_nothing(client: httpx.AsyncClient,
         response = await client.get(path, headers=owner.headers)
         assert response.status_code == 401, (path, response.text)
         assert response.json()["code"] == "invalid_token", path
+
+
+async def test_a_revoked_access_token_writes_no_task(client: httpx.AsyncClient, users: UserFactory) -> None:
+    # The task routes other than the hot reads check the token with one read of its stamp
+    # (deps.get_checked_caller) instead of loading the account: a revoked token still stops there.
+    owner = await users.create()
+    task = await create_task(client, owner, title="mine")
+    stale = bearer((await login_tokens(users, owner))["access_token"])
+    changed = await client.post(
+        "/auth/password",
+        json={"current_password": PASSWORD, "new_password": "a-brand-new-password"},
+        headers=owner.headers,
+    )
+    assert changed.status_code == 204
+    path = f"/tasks/{task['id']}"
+    for method, url, body in (
+        ("POST", "/tasks", {"title": "after"}),
+        ("PATCH", path, {"title": "after"}),
+        ("PUT", path, {"title": "after"}),
+        ("POST", f"{path}/complete", None),
+        ("DELETE", path, None),
+        ("GET", "/labels", None),
+        ("GET", "/trash", None),
+        ("GET", f"{path}/completions", None),
+    ):
+        response = await client.request(method, url, json=body, headers=stale)
+        assert response.status_code == 401, (method, url, response.text)
+        assert response.json()["code"] == "invalid_token", (method, url)
+    fresh = await login_tokens(users, owner, "a-brand-new-password")
+    assert (await client.get(path, headers=bearer(fresh["access_token"]))).json()["title"] == "mine"
