@@ -56,7 +56,7 @@ class Authenticator:
         return user
 
     async def check(self, caller: Caller) -> None:
-        """InvalidToken unless the caller's token is still good: for a read whose own statement
-        found nothing, which cannot tell a revoked token from an empty answer."""
+        """InvalidToken unless the caller's access token still holds, without loading the account
+        (one primary-key read; an API token was checked when it was found)."""
         if caller.stamp is not None and not await self.users.holds_stamp(caller.user_id, caller.stamp):
             raise InvalidToken

@@ -9,10 +9,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from todo_api.core.errors import UserExists
-from todo_api.models import ApiToken, RefreshToken, User, holds_stamp
-
-# Checked on every request of the task routes: built once.
-_HOLDS_STAMP = select(holds_stamp())
+from todo_api.models import STAMP_HELD, ApiToken, RefreshToken, User
 
 
 class UserRepository:
@@ -25,7 +22,7 @@ class UserRepository:
     async def holds_stamp(self, user_id: int, stamp: str) -> bool:
         """Whether the account exists and still has this stamp (its access tokens are still good)."""
         values = {"caller_id": user_id, "caller_stamp": stamp}
-        return bool((await self.session.exec(_HOLDS_STAMP, params=values)).first())
+        return bool((await self.session.exec(STAMP_HELD, params=values)).first())
 
     async def get_by_login(self, login: str) -> User | None:
         """The user whose username or email is `login`, whatever its case."""

@@ -9,10 +9,11 @@ from todo_api.models.task import Task, TaskPriority, TaskStatus
 from todo_api.models.task_completion import TaskCompletion
 from todo_api.models.task_label import TaskLabel
 from todo_api.models.task_list import TaskList
-from todo_api.models.user import User, holds_stamp
+from todo_api.models.user import STAMP_HELD, User, holds_stamp, stamp_values
 from todo_api.models.webhook import Webhook, WebhookDelivery
 
 __all__ = [
+    "STAMP_HELD",
     "ApiToken",
     "IdempotencyKey",
     "ListMember",
@@ -30,4 +31,5 @@ __all__ = [
     "Webhook",
     "WebhookDelivery",
     "holds_stamp",
+    "stamp_values",
 ]

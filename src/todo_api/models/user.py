@@ -1,10 +1,10 @@
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, Index, Table, bindparam, exists, func
-from sqlmodel import Field, SQLModel, col
+from sqlmodel import Field, SQLModel, col, select
 
 from todo_api.core.db import UTCDateTime, utcnow
-from todo_api.core.security import new_auth_stamp
+from todo_api.core.security import Caller, new_auth_stamp
 
 USERNAME_PATTERN = r"^[A-Za-z0-9_.\-]+$"
 
@@ -38,3 +38,13 @@ def holds_stamp() -> ColumnElement[bool]:
     return exists().where(
         users.c.id == bindparam("caller_id"), users.c.auth_stamp == bindparam("caller_stamp")
     )
+
+
+def stamp_values(caller: Caller) -> dict[str, object]:
+    """The bound parameters of `holds_stamp()` for a caller."""
+    return {"caller_id": caller.user_id, "caller_stamp": caller.stamp}
+
+
+# The check on its own, for a read whose own statement found nothing and for the routes that do not
+# fold it into theirs: built once.
+STAMP_HELD = select(holds_stamp())

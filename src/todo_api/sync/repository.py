@@ -12,7 +12,17 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from todo_api.core.changes import PendingChanges, pending, take
 from todo_api.core.errors import InvalidToken
 from todo_api.core.security import Caller
-from todo_api.models import ListMember, Role, SyncChange, SyncState, Task, TaskList, User, holds_stamp
+from todo_api.models import (
+    ListMember,
+    Role,
+    SyncChange,
+    SyncState,
+    Task,
+    TaskList,
+    User,
+    holds_stamp,
+    stamp_values,
+)
 from todo_api.models.task import PUBLIC_COLUMNS, TaskRow
 
 # Serialises the numbering of change records on PostgreSQL (see SyncChange).
@@ -74,10 +84,6 @@ _visible_tasks = (
 )
 _TASKS_BY_ID = _visible_tasks.where(_tasks_table.c.id.in_(bindparam("ids", expanding=True)))
 _TASKS_AFTER = _visible_tasks.where(_tasks_table.c.id > bindparam("after_id"))
-
-
-def _caller_values(caller: Caller) -> dict[str, object]:
-    return {"caller_id": caller.user_id, "caller_stamp": caller.stamp}
 
 
 class SyncRepository:
@@ -149,7 +155,7 @@ class SyncRepository:
         one statement that also checks the caller's access token: InvalidToken when it no longer
         holds."""
         statement = _MARKS[caller.stamp is not None]
-        newest, purged, valid = (await self.session.exec(statement, params=_caller_values(caller))).one()
+        newest, purged, valid = (await self.session.exec(statement, params=stamp_values(caller))).one()
         if not valid:
             raise InvalidToken
         return (int(newest) if newest is not None else None), int(purged)

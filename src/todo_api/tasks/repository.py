@@ -25,6 +25,7 @@ from todo_api.core.changes import Event, note_event
 from todo_api.core.errors import InvalidToken, PreconditionFailed
 from todo_api.core.security import Caller
 from todo_api.models import (
+    STAMP_HELD,
     ListMember,
     Role,
     Task,
@@ -33,6 +34,7 @@ from todo_api.models import (
     TaskPriority,
     TaskStatus,
     holds_stamp,
+    stamp_values,
 )
 from todo_api.models.task import PUBLIC_COLUMNS, TaskRow
 
@@ -171,8 +173,8 @@ def _matching(where: TaskFilter) -> list[ColumnElement[bool]]:
     return conditions
 
 
-# The statements of the hot reads, built once per shape (`_statements`): building one costs more
-# than running it. Bounded: a shape with many labels is built each time rather than kept.
+# The statements of the task listings, built once per filter shape and sort (`_statements`):
+# building one costs more than running it. Bounded: a shape with many labels is built each time.
 _STATEMENTS: dict[tuple[object, ...], Any] = {}
 _MAX_STATEMENTS = 1024
 
@@ -255,8 +257,10 @@ def _token_check(checks_stamp: bool) -> list[ColumnElement[bool]]:
     return [holds_stamp()] if checks_stamp else []
 
 
-def _caller_values(caller: Caller) -> dict[str, object]:
-    return {"caller_id": caller.user_id, "caller_stamp": caller.stamp}
+# The two reads of one task by id, each built once: for a write (ORM objects, locked or not), and
+# for GET (plain rows, with the token check or, for an API token already checked, without).
+_VISIBLE = {for_update: _visible_statement(for_update) for for_update in (False, True)}
+_READ = {checks_stamp: _read_statement(checks_stamp) for checks_stamp in (False, True)}
 
 
 class TaskRepository:
@@ -280,8 +284,8 @@ class TaskRepository:
 
         `for_update` locks the row until the transaction ends, for a read that precedes a write.
         """
-        statement = _statements(("visible", for_update), lambda: _visible_statement(for_update))
-        row = (await self.session.exec(statement, params={"task_id": task_id, "user_id": user_id})).first()
+        values = {"task_id": task_id, "user_id": user_id}
+        row = (await self.session.exec(_VISIBLE[for_update], params=values)).first()
         return (row[0], Role(row[1])) if row else None
 
     async def read_visible(self, task_id: int, caller: Caller) -> TaskRow | None:
@@ -289,11 +293,10 @@ class TaskRepository:
         `version`), or None. One statement, which also checks the caller's access token: InvalidToken
         when it no longer holds. Plain rows, no ORM object: a read changes nothing."""
         checks_stamp = caller.stamp is not None
-        statement = _statements(("read", checks_stamp), lambda: _read_statement(checks_stamp))
-        values = {**_caller_values(caller), "task_id": task_id}
-        row: TaskRow | None = (await self.session.exec(statement, params=values)).first()
+        values = {**stamp_values(caller), "task_id": task_id}
+        row: TaskRow | None = (await self.session.exec(_READ[checks_stamp], params=values)).first()
         if row is None and checks_stamp:
-            held = (await self.session.exec(select(holds_stamp()), params=values)).first()
+            held = (await self.session.exec(STAMP_HELD, params=values)).first()
             if not held:
                 raise InvalidToken
         return row
@@ -312,7 +315,7 @@ class TaskRepository:
         page, empty = _statements(
             ("page", where.shape(), sort, checks_stamp), lambda: _page_statements(where, sort, checks_stamp)
         )
-        values = {**_caller_values(caller), **where.values(now), "skip": skip, "limit": limit}
+        values = {**stamp_values(caller), **where.values(now), "skip": skip, "limit": limit}
         rows = (await self.session.exec(page, params=values)).all()
         if rows:
             return rows, rows[0].total
